@@ -1,0 +1,43 @@
+"""`GitLLMConfig`: a vision sub-config, a text (causal LM) sub-config and how to join them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PretrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from gitllm.model.projection import PROJECTIONS
+
+
+@strict
+class GitLLMConfig(PretrainedConfig):
+    """Configuration of a GIT-style vision-language model.
+
+    Args:
+        vision_config: config of an unmodified HF vision model (CLIP/SigLIP vision, DINOv2, ViT, ...).
+        text_config: config of an unmodified HF causal LM (Llama, OPT, MPT, GPT-2, GPT-NeoX, Qwen2, Mistral, ...).
+        projection: id in `gitllm.model.projection.PROJECTIONS` (`git` = Linear + LayerNorm, as GIT).
+        keep_cls: keep the vision CLS token(s) among the image tokens (GIT-LLM keeps it).
+        vision_feature_layer: which vision hidden state to project; -1 is the encoder's final output.
+    """
+
+    model_type = "gitllm"
+    sub_configs_defaults = {
+        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    vision_config: dict | PretrainedConfig | None = None
+    text_config: dict | PretrainedConfig | None = None
+    projection: str = "git"
+    keep_cls: bool = True
+    vision_feature_layer: int = -1
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        # An empty dict keeps each half's own attention implementation (None would reset both halves).
+        kwargs.setdefault("attn_implementation", {})
+        super().__post_init__(**kwargs)
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"unknown projection {self.projection!r}; known: {sorted(PROJECTIONS)}")

@@ -1,0 +1,317 @@
+"""`GitLLMForCausalLM`: vision encoder -> visual projection -> image embeddings before the text of a causal LM.
+
+Sequence layout inside the LM (per row): `[text padding][image x N][text]`, positions counted over
+non-padding tokens, so a padded row equals its unpadded run. The GIT mask: image positions attend to
+all image positions and no text; text positions attend to every image position and causally to text;
+padding is never attended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    DynamicCache,
+    GenerationMixin,
+    PreTrainedModel,
+)
+from transformers.utils import ModelOutput
+
+from gitllm.model.config import GitLLMConfig
+from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation
+from gitllm.model.projection import build_projection
+from gitllm.model.vision import check_pixel_values, encode_images
+
+
+@dataclass
+class GitLLMOutput(ModelOutput):
+    """loss: mean next-token cross-entropy over labelled text tokens; logits (B, T, V) for the text positions
+    only, aligned with `input_ids`; hidden_states: the LM's hidden states over the full `[pad][image][text]`
+    layout (when asked); image_token_count: N."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    image_token_count: int | None = None
+
+
+@dataclass
+class PackedInputs:
+    """The LM-side inputs of one batch, in the `[pad][image][text]` layout (L = N + T).
+
+    inputs_embeds (B, L, D); attention_mask (B, L) padding mask; position_ids (B, L);
+    block_ids (B, L) 0 on image positions, -1 elsewhere; text_mask (B, T) the text padding mask, left-padded;
+    text_order (B, T) the permutation that moved each row's text padding to the left (None when the text
+    was already left-padded). Text token j (left-padded order) sits at position N + j when it is real."""
+
+    inputs_embeds: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    block_ids: torch.Tensor
+    text_mask: torch.Tensor
+    text_order: torch.Tensor | None
+
+
+def _left_pad_order(attention_mask: torch.Tensor) -> torch.Tensor | None:
+    """Per-row permutation (B, T) moving padding to the left, keeping token order; None if already so."""
+    if bool((attention_mask[:, :-1] <= attention_mask[:, 1:]).all()):
+        return None
+    return torch.argsort(attention_mask, dim=1, stable=True)
+
+
+class GitLLMPreTrainedModel(PreTrainedModel):
+    config: GitLLMConfig
+    config_class = GitLLMConfig
+    base_model_prefix = ""
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_flash_attn = False
+    _supports_attention_backend = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Only the projection is ours to initialise; the two halves keep their own init (or weights)."""
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
+    """A GIT-style VLM. Children (external code relies on these names): `.vision_model` (an unmodified HF
+    vision model), `.visual_projection`, `.language_model` (an unmodified HF causal LM)."""
+
+    def __init__(
+        self,
+        config: GitLLMConfig,
+        vision_model: PreTrainedModel | None = None,
+        language_model: PreTrainedModel | None = None,
+    ) -> None:
+        super().__init__(config)
+        # Contract: both halves are present in the config; the LM is a causal decoder.
+        assert config.vision_config is not None and config.text_config is not None, "GitLLMConfig needs both halves"
+        self.vision_model = vision_model or AutoModel.from_config(config.vision_config)
+        self.language_model = language_model or AutoModelForCausalLM.from_config(config.text_config)
+        self.visual_projection = build_projection(
+            config.projection, config.vision_config.hidden_size, self.language_model.get_input_embeddings().embedding_dim
+        )
+        self.lm_adapter = LMAdapter.for_model(self.language_model)
+        self.post_init()
+
+    # ---- building -------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained_parts(
+        cls,
+        vision: str,
+        llm: str,
+        projection: str = "git",
+        keep_cls: bool = True,
+        vision_feature_layer: int = -1,
+        attn_implementation: str | None = None,
+        dtype: torch.dtype | None = None,
+        **config_kwargs: Any,
+    ) -> "GitLLMForCausalLM":
+        """Build from two pretrained halves, each a hub id, a local folder or a gitllm zoo name.
+
+        A full dual-tower checkpoint (CLIP, SigLIP) contributes its vision tower only."""
+        check_attention_implementation(attn_implementation)
+        from gitllm.zoo import resolve
+
+        vision_path, llm_path = resolve(vision), resolve(llm)
+        loaded_config = AutoConfig.from_pretrained(vision_path)
+        vision_config = getattr(loaded_config, "vision_config", None) or loaded_config
+        load_kwargs: dict[str, Any] = {"attn_implementation": attn_implementation, "dtype": dtype}
+        vision_model = AutoModel.from_pretrained(vision_path, config=vision_config, **load_kwargs)
+        language_model = AutoModelForCausalLM.from_pretrained(llm_path, **load_kwargs)
+        config = GitLLMConfig(
+            vision_config=vision_model.config,
+            text_config=language_model.config,
+            projection=projection,
+            keep_cls=keep_cls,
+            vision_feature_layer=vision_feature_layer,
+            **config_kwargs,
+        )
+        model = cls(config, vision_model=vision_model, language_model=language_model)
+        return model.to(dtype) if dtype is not None else model
+
+    # ---- embeddings -----------------------------------------------------------------------------------
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return self.language_model.get_output_embeddings()
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """pixel_values (B, C, H, W) -> vision features (B, N, Dv), before the projection (cacheable)."""
+        check_pixel_values(self.config.vision_config, pixel_values)
+        dtype = next(self.vision_model.parameters()).dtype
+        return encode_images(
+            self.vision_model, pixel_values.to(dtype), self.config.vision_feature_layer, self.config.keep_cls
+        )
+
+    def image_embeddings(
+        self, pixel_values: torch.Tensor | None = None, vision_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Projected image tokens (B, N, D) from pixels or from precomputed vision features (B, N, Dv)."""
+        if (pixel_values is None) == (vision_features is None):
+            raise ValueError("pass exactly one of pixel_values or vision_features")
+        features = self.encode_images(pixel_values) if vision_features is None else vision_features
+        projection_dtype = self.visual_projection[0].weight.dtype
+        return self.visual_projection(features.to(projection_dtype))
+
+    # ---- packing --------------------------------------------------------------------------------------
+    def pack_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+    ) -> PackedInputs:
+        """Validate a batch and lay it out as `[text padding][image][text]` (see PackedInputs)."""
+        if input_ids.ndim != 2:
+            raise ValueError(f"input_ids must be (batch, text_len), got shape {tuple(input_ids.shape)}")
+        images = pixel_values if pixel_values is not None else vision_features
+        if images is not None and images.shape[0] != input_ids.shape[0]:
+            raise ValueError(
+                f"batch sizes differ: {images.shape[0]} images but {input_ids.shape[0]} text rows "
+                "(one image per text row)"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        elif attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask shape {tuple(attention_mask.shape)} differs from input_ids {tuple(input_ids.shape)}"
+            )
+        attention_mask = attention_mask.long()
+        image_embeds = self.image_embeddings(pixel_values, vision_features)
+        batch, num_image = image_embeds.shape[:2]
+        max_positions = self.lm_adapter.max_positions
+        longest = num_image + int(attention_mask.sum(-1).max())
+        if max_positions is not None and longest > max_positions:
+            raise ValueError(
+                f"{num_image} image tokens + {longest - num_image} text tokens = {longest} exceed the LLM's "
+                f"maximum of {max_positions} positions; shorten the prompt"
+            )
+
+        text_order = _left_pad_order(attention_mask)
+        if text_order is not None:
+            input_ids = input_ids.gather(1, text_order)
+            attention_mask = attention_mask.gather(1, text_order)
+        text_embeds = self.language_model.get_input_embeddings()(input_ids)
+        image_embeds = image_embeds.to(text_embeds.dtype)
+        image_flags = torch.ones(batch, num_image, dtype=attention_mask.dtype, device=attention_mask.device)
+        mask = torch.cat([image_flags, attention_mask], dim=1)
+        is_image = torch.cat([image_flags, torch.zeros_like(attention_mask)], dim=1)
+        embeds = torch.cat([image_embeds, text_embeds], dim=1)
+        if not bool(attention_mask.all()):
+            # Stable sort on the padding mask moves each row's (left) text padding before its image.
+            layout = torch.argsort(mask, dim=1, stable=True)
+            embeds = embeds.gather(1, layout.unsqueeze(-1).expand_as(embeds))
+            mask, is_image = mask.gather(1, layout), is_image.gather(1, layout)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        block_ids = torch.where(is_image.bool(), 0, -1)
+        return PackedInputs(embeds, mask, position_ids, block_ids, attention_mask, text_order)
+
+    # ---- forward --------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+        **kwargs: Any,
+    ) -> GitLLMOutput:
+        """input_ids (B, T), pixel_values (B, C, H, W) or vision_features (B, N, Dv), attention_mask (B, T),
+        labels (B, T) with -100 where not trained. Returns text-only logits (B, T, V)."""
+        packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
+        text_len = input_ids.shape[1]
+        lm_kwargs = self.lm_adapter.lm_inputs(
+            self.language_model, packed.inputs_embeds, packed.attention_mask, packed.position_ids, packed.block_ids
+        )
+        # The LM head runs on the last T positions only: with left-padded text they hold every real text token.
+        outputs = self.language_model(
+            **lm_kwargs, use_cache=False, logits_to_keep=text_len, output_hidden_states=output_hidden_states
+        )
+        logits = outputs.logits
+        loss = None
+        if labels is not None:
+            if packed.text_order is not None:
+                labels = labels.gather(1, packed.text_order)
+            # Token j+1 is learnt from position j only when both are real text (never from padding).
+            real_pair = packed.text_mask[:, :-1].bool() & packed.text_mask[:, 1:].bool()
+            targets = labels[:, 1:].masked_fill(~real_pair, -100)
+            summed = F.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum"
+            )
+            loss = summed / targets.ne(-100).sum().clamp(min=1)
+        if packed.text_order is not None:
+            restore = torch.argsort(packed.text_order, dim=1)
+            logits = logits.gather(1, restore.unsqueeze(-1).expand_as(logits))
+        return GitLLMOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            image_token_count=packed.inputs_embeds.shape[1] - text_len,
+        )
+
+    # ---- generation -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+        **generate_kwargs: Any,
+    ) -> Any:
+        """Generate text after an image with the HF generation API (greedy, sampling, beams, streamers).
+
+        The image is encoded once; the whole prompt but its last token is prefilled into a KV cache under
+        the GIT mask, then `language_model.generate` continues from the last (text) token, which is plain
+        causal. Returns what HF generate returns, holding the new tokens only."""
+        packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
+        # Contract: every row ends with a real text token (left padding), so decoding starts causal.
+        if not bool(packed.text_mask[:, -1].all()):
+            raise ValueError("every prompt needs at least one text token (e.g. BOS) after the image")
+        lm = self.language_model
+        cache = DynamicCache(config=lm.config)
+        lm(
+            **self.lm_adapter.lm_inputs(
+                lm,
+                packed.inputs_embeds[:, :-1],
+                packed.attention_mask[:, :-1],
+                packed.position_ids[:, :-1],
+                packed.block_ids[:, :-1],
+                cache=cache,
+            ),
+            logits_to_keep=1,
+        )
+        config = generate_kwargs.get("generation_config") or lm.generation_config
+        expand = max(
+            generate_kwargs.get("num_beams", config.num_beams) or 1,
+            generate_kwargs.get("num_return_sequences", config.num_return_sequences) or 1,
+        )
+        if expand > 1:
+            cache.batch_repeat_interleave(expand)
+        return lm.generate(
+            inputs_embeds=packed.inputs_embeds,
+            attention_mask=packed.attention_mask,
+            cache=cache,
+            **generate_kwargs,
+        )

@@ -1,0 +1,46 @@
+"""`GitLLMProcessor`: the vision encoder's image processor + the LLM's tokenizer, saved and loaded together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+from transformers import BatchFeature, ProcessorMixin
+
+
+class GitLLMProcessor(ProcessorMixin):
+    """Turns images and prompts into model inputs: pixel_values (B, C, H, W), input_ids and attention_mask
+    (B, T), text left-padded (the model's `[pad][image][text]` layout; generation continues at the right)."""
+
+    def __init__(self, image_processor: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
+        super().__init__(image_processor, tokenizer, **kwargs)
+        if self.tokenizer.pad_token is None:
+            # Contract: batching needs a pad token; padding is never attended, so EOS serves.
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+
+    @classmethod
+    def from_parts(cls, vision: str, llm: str) -> "GitLLMProcessor":
+        """Build from the two halves' folders (or hub ids / zoo names), like `from_pretrained_parts`."""
+        from transformers import AutoImageProcessor, AutoTokenizer
+
+        from gitllm.zoo import resolve
+
+        return cls(AutoImageProcessor.from_pretrained(resolve(vision)), AutoTokenizer.from_pretrained(resolve(llm)))
+
+    def __call__(
+        self,
+        images: Image.Image | list[Image.Image] | None = None,
+        text: str | list[str] | None = None,
+        add_special_tokens: bool = True,
+        **kwargs: Any,
+    ) -> BatchFeature:
+        if images is None and text is None:
+            raise ValueError("pass images, text or both")
+        data: dict[str, Any] = {}
+        if text is not None:
+            data.update(self.tokenizer(text, padding=True, add_special_tokens=add_special_tokens,
+                                       return_tensors="pt", **kwargs))
+        if images is not None:
+            data.update(self.image_processor(images, return_tensors="pt"))
+        return BatchFeature(data)
