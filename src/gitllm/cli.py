@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # its sub-command(s) and sets `func=callable(args) -> int | None` as the parser default.
 COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.model.cli",
+    "gitllm.zoo.cli",
 )
 
 
