@@ -1,0 +1,53 @@
+"""Batching: dynamic padding to the longest row, left padding by default ([pad][image][text])."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from gitllm.data.encode import IGNORE_INDEX
+
+
+@dataclass(frozen=True)
+class Collator:
+    """Encoded rows -> batch: `pixel_values` (B,3,H,W) float, `input_ids`, `attention_mask`, `labels` (B,T) long.
+
+    T is the longest row in the batch (no max-length padding). Padding positions get `pad_token_id`,
+    attention 0 and label -100. Rows without `labels` (prompts for generation) give a batch without labels.
+    """
+
+    pad_token_id: int
+    padding_side: Literal["left", "right"] = "left"
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, padding_side: Literal["left", "right"] = "left") -> Collator:
+        """Pads with the tokenizer's pad token, or its EOS when it has none (GPT-2 style)."""
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        assert pad is not None, "tokenizer has neither pad nor eos token"
+        return cls(int(pad), padding_side)
+
+    def __call__(self, rows: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        assert rows and self.padding_side in ("left", "right"), (len(rows), self.padding_side)
+        width = max(len(row["input_ids"]) for row in rows)
+        batch = {
+            # A single-threaded numpy copy: torch.stack's parallel copy stalls when the cores are busy.
+            "pixel_values": torch.from_numpy(np.stack([row["pixel_values"].numpy() for row in rows])),
+            "input_ids": self._pad([row["input_ids"] for row in rows], width, self.pad_token_id),
+            "attention_mask": self._pad([torch.ones_like(row["input_ids"]) for row in rows], width, 0),
+        }
+        if "labels" in rows[0]:
+            batch["labels"] = self._pad([row["labels"] for row in rows], width, IGNORE_INDEX)
+        return batch
+
+    def _pad(self, rows: list[torch.Tensor], width: int, value: int) -> torch.Tensor:
+        out = torch.full((len(rows), width), value, dtype=torch.long)
+        for i, row in enumerate(rows):
+            if self.padding_side == "left":
+                out[i, width - len(row) :] = row
+            else:
+                out[i, : len(row)] = row
+        return out

@@ -1,0 +1,134 @@
+"""Sample -> model inputs: template text, one tokenization with offsets, labels by answer span, pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from gitllm.data.pixels import PixelTransform
+from gitllm.data.schema import Sample
+from gitllm.data.templates import Template, get_template
+
+IGNORE_INDEX = -100
+LabelMode = Literal["answer", "all"]
+
+
+@dataclass
+class Encoder:
+    """Encodes samples for training (`__call__`) and prompts for generation (`prompt`).
+
+    label_mode 'answer' (default) trains each assistant answer plus the EOS that ends it; 'all' (the seed's
+    mode) trains every text token. `max_length` bounds the text tokens (BOS/EOS included, image positions
+    not); a longer sample raises BadRowError('too_long') rather than losing part of an answer.
+    """
+
+    tokenizer: Any
+    image_processor: Any
+    template: str = "git-llm"
+    label_mode: LabelMode = "answer"
+    max_length: int = 512
+    render: Template = field(init=False, repr=False)
+    pixels: PixelTransform = field(init=False, repr=False)
+    bos: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Contract: an EOS token ends every answer, and labels come from character offsets (fast tokenizers).
+        assert self.tokenizer.eos_token is not None, "tokenizer has no eos_token"
+        assert self.label_mode in ("answer", "all"), self.label_mode
+        self.render = get_template(self.template)
+        self.pixels = PixelTransform.from_processor(self.image_processor)
+        default = self.tokenizer("", add_special_tokens=True)["input_ids"]
+        self.bos = default[:1] if default and default[0] == self.tokenizer.bos_token_id else []
+
+    def __call__(self, sample: Sample) -> dict[str, torch.Tensor]:
+        """`input_ids` (T,) long, `labels` (T,) long with -100 where not trained, `pixel_values` (3,H,W) float."""
+        sample.require_answer()
+        input_ids, labels = self.tokenize(self.pieces(sample))
+        if len(input_ids) > self.max_length:
+            raise sample.error("too_long", f"{len(input_ids)} text tokens > max_length {self.max_length}")
+        return {
+            "input_ids": torch.tensor(input_ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+            "pixel_values": self.pixels(sample.load_image(self.pixels.min_side)),
+        }
+
+    def prompt(self, sample: Sample) -> dict[str, torch.Tensor]:
+        """Generation input: the text up to and including the answer cue (`##Answer:` for git-llm).
+
+        A conversation ending with an answer is cut before it; returns `input_ids` (T,) long, `pixel_values`.
+        Its `input_ids` are the prefix of the training encoding's `input_ids` for the same sample.
+        """
+        turns = sample.conversation
+        turns = turns[:-1] if turns[-1].role == "assistant" else turns
+        input_ids, _ = self.tokenize([(self.render(sample.instruction, turns, self.tokenizer, True), False)])
+        return {
+            "input_ids": torch.tensor(input_ids, dtype=torch.long),
+            "pixel_values": self.pixels(sample.load_image(self.pixels.min_side)),
+        }
+
+    def pieces(self, sample: Sample) -> list[tuple[str, bool]]:
+        """The rendered text as (text, trained) pieces; trained pieces are each answer through its EOS."""
+        eos, turns, done = self.tokenizer.eos_token, sample.conversation, ""
+        pieces: list[tuple[str, bool]] = []
+        for k, turn in enumerate(turns):
+            if turn.role != "assistant":
+                continue
+            cue = self.render(sample.instruction, turns[:k], self.tokenizer, True)
+            full = self.render(sample.instruction, turns[: k + 1], self.tokenizer, False)
+            # Contract: the template is prefix-stable (see gitllm.data.templates).
+            assert cue.startswith(done) and full.startswith(cue), f"template {self.template!r} is not prefix-stable"
+            part = full[len(cue) :]
+            lead = len(part) - len(part.lstrip())
+            answer = part[lead:]
+            cut = answer.find(eos)
+            end = cut + len(eos) if cut >= 0 else len(answer.rstrip())
+            pieces += [(cue[len(done) :] + part[:lead], False), (answer[:end], True)]
+            if cut < 0:
+                pieces.append((eos, True))
+            pieces.append((answer[end:], False))
+            done = full
+        if self.label_mode == "all":
+            pieces = [(text, True) for text, _ in pieces]
+        return [(text, trained) for text, trained in pieces if text]
+
+    def tokenize(self, pieces: list[tuple[str, bool]]) -> tuple[list[int], list[int]]:
+        """Token ids of the joined pieces (BOS first when the tokenizer adds one), and their labels."""
+        text = "".join(t for t, _ in pieces)
+        spans, start = [], 0
+        for piece, trained in pieces:
+            if trained:
+                spans.append((start, start + len(piece)))
+            start += len(piece)
+        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = encoding["input_ids"]
+        labels = [tok if _inside(offset, spans) else IGNORE_INDEX for tok, offset in zip(ids, encoding["offset_mapping"])]
+        rendered_bos = self.tokenizer.bos_token is not None and text.startswith(self.tokenizer.bos_token)
+        bos = [] if rendered_bos else self.bos
+        return bos + ids, (bos if self.label_mode == "all" else [IGNORE_INDEX] * len(bos)) + labels
+
+
+def _inside(offset: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """Whether a token's character span overlaps a trained span (a zero-width token: lies inside one)."""
+    start, end = offset
+    return any(max(start, a) < min(end, b) or (start == end and a <= start < b) for a, b in spans)
+
+
+def encode_sample(
+    sample: Sample,
+    tokenizer: Any,
+    image_processor: Any,
+    template: str = "git-llm",
+    label_mode: LabelMode = "answer",
+    max_length: int = 512,
+) -> dict[str, torch.Tensor]:
+    """One-off `Encoder(...)(sample)`; build an Encoder once when encoding many samples."""
+    return Encoder(tokenizer, image_processor, template, label_mode, max_length)(sample)
+
+
+def encode_prompt(
+    sample: Sample, tokenizer: Any, image_processor: Any, template: str = "git-llm"
+) -> dict[str, torch.Tensor]:
+    """One-off `Encoder(...).prompt(sample)`: generation input up to the answer cue."""
+    return Encoder(tokenizer, image_processor, template).prompt(sample)

@@ -1,0 +1,74 @@
+"""Readers by format name: each `reader(source, policy, **options)` lazily yields Samples.
+
+Formats: m3it (jsonl), m3it-parquet, m3it-hub (`datasets` streaming), llava, easyvqa, folder, csv, jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from gitllm.data.readers import easyvqa, llava, m3it, user
+from gitllm.data.rows import RowPolicy
+from gitllm.data.schema import Sample
+
+Reader = Callable[..., Iterator[Sample]]
+
+READERS: dict[str, Reader] = {
+    "m3it": m3it.read_jsonl,
+    "m3it-parquet": m3it.read_parquet,
+    "m3it-hub": m3it.read_hub,
+    "llava": llava.read,
+    "easyvqa": easyvqa.read,
+    "folder": user.read_folder,
+    "csv": user.read_table,
+    "jsonl": user.read_table,
+}
+
+
+def read(source: str, format: str | None = None, policy: RowPolicy | None = None, **options: Any) -> Iterator[Sample]:
+    """Samples from `source` in `format` (detected when None); bad rows raise unless `policy.skip_bad`."""
+    name = format or detect_format(source)
+    if name not in READERS:
+        raise KeyError(f"unknown data format {name!r}; known: {sorted(READERS)}")
+    return READERS[name](source, policy if policy is not None else RowPolicy(), **options)
+
+
+def detect_format(source: str) -> str:
+    """The format of `source` from its name, suffix, or first record."""
+    path = Path(source)
+    if source.startswith("easyvqa"):
+        return "easyvqa"
+    if source.startswith("hf:"):
+        return "m3it-hub"
+    if path.is_dir():
+        if any(path.glob("metadata.*")) or any(p.suffix.lower() in user.IMAGE_SUFFIXES for p in path.iterdir()):
+            return "folder"
+        for suffix, name in ((".parquet", "m3it-parquet"), (".jsonl", "m3it")):
+            if next(path.rglob(f"*{suffix}"), None) is not None:
+                return name
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix == ".parquet":
+        return "m3it-parquet"
+    if suffix == ".json":
+        return "llava"
+    if suffix == ".jsonl" and path.is_file():
+        keys = _first_keys(path)
+        return "m3it" if "image_base64_str" in keys else "llava" if "conversations" in keys else "jsonl"
+    raise ValueError(f"cannot detect the format of {source!r}; pass one of {sorted(READERS)}")
+
+
+def _first_keys(path: Path) -> set[str]:
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    return set()
+                return set(row) if isinstance(row, dict) else set()
+    return set()

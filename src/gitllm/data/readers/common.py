@@ -1,0 +1,83 @@
+"""Pieces every reader shares: row streams, field access with named errors, JSON-array streaming."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from gitllm.data.rows import BadRowError, RowPolicy
+from gitllm.data.schema import Sample
+
+Parse = Callable[[str, Any], Sample]  # (row_id, raw row) -> Sample, raising BadRowError
+
+
+def samples(rows: Iterable[tuple[str, Any]], parse: Parse, policy: RowPolicy) -> Iterator[Sample]:
+    """Lazily parse (row_id, raw) pairs; bad rows raise or are counted by `policy`."""
+    for row_id, raw in rows:
+        sample = policy.guard(parse, row_id, raw)
+        if sample is not None:
+            yield sample
+
+
+def jsonl_rows(path: Path) -> Iterator[tuple[str, str]]:
+    """(line number from 1, line) for each non-blank line, read one at a time."""
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                yield str(number), line
+
+
+def json_array_rows(path: Path, chunk_chars: int = 1 << 20) -> Iterator[tuple[str, Any]]:
+    """(index from 0, element) for a top-level JSON array, decoding one element at a time (bounded memory)."""
+    decoder, buffer, index = json.JSONDecoder(), "", 0
+    with path.open(encoding="utf-8") as stream:
+
+        def fill() -> bool:
+            nonlocal buffer
+            chunk = stream.read(chunk_chars)
+            buffer += chunk
+            return bool(chunk)
+
+        while not buffer.lstrip() and fill():
+            pass
+        buffer = buffer.lstrip()
+        if not buffer.startswith("["):
+            raise BadRowError(str(path), "0", "bad_json", "expected a JSON array of records")
+        buffer = buffer[1:]
+        while True:
+            buffer = buffer.lstrip().removeprefix(",").lstrip()
+            if buffer.startswith("]"):
+                return
+            try:
+                element, end = decoder.raw_decode(buffer)
+            except json.JSONDecodeError as err:
+                if fill():
+                    continue
+                raise BadRowError(str(path), str(index), "bad_json", f"array element does not parse ({err})") from None
+            yield str(index), element
+            buffer, index = buffer[end:], index + 1
+
+
+def parse_json(source: str, row_id: str, line: str) -> dict[str, Any]:
+    """A JSON object from one line, or BadRowError('bad_json')."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise BadRowError(source, row_id, "bad_json", f"line does not parse ({err})") from None
+    if not isinstance(row, dict):
+        raise BadRowError(source, row_id, "bad_json", f"expected an object, got {type(row).__name__}")
+    return row
+
+
+def get(row: dict[str, Any], names: tuple[str, ...], kind: type | tuple[type, ...], source: str, row_id: str) -> Any:
+    """The first present field of `names` (aliases), checked to be `kind`, or BadRowError('missing_field')."""
+    for name in names:
+        if row.get(name) is not None:
+            value = row[name]
+            if not isinstance(value, kind):
+                wanted = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise BadRowError(source, row_id, "missing_field", f"field {name!r} is {type(value).__name__}, not {wanted}")
+            return value
+    raise BadRowError(source, row_id, "missing_field", f"no field {' / '.join(map(repr, names))}")

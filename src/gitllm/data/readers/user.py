@@ -1,0 +1,72 @@
+"""Users' own data: a CSV or JSONL table of image path + caption or question/answer, or an image folder.
+
+Columns (first present alias wins): image `image|image_path|file_name|path`; answer
+`answer|caption|outputs|text`; question `question|inputs` (optional); instruction (optional). Rows with a
+caption and no question get `caption_instruction`. Relative image paths are resolved against the table's
+folder (or `image_folder`). A folder holds `metadata.jsonl` / `metadata.csv` (the Hugging Face imagefolder
+convention) or images with same-stem `.txt` captions.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gitllm.data.readers.common import get, jsonl_rows, parse_json, samples
+from gitllm.data.rows import BadRowError, RowPolicy
+from gitllm.data.schema import Sample
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+CAPTION_INSTRUCTION = "Describe the image."
+_IMAGE = ("image", "image_path", "file_name", "path")
+_ANSWER = ("answer", "caption", "outputs", "text")
+_QUESTION = ("question", "inputs")
+
+
+def row_to_sample(row: dict[str, Any], source: str, row_id: str, folder: Path, caption_instruction: str) -> Sample:
+    image = get(row, _IMAGE, str, source, row_id)
+    answer = get(row, _ANSWER, str, source, row_id)
+    question = next((row[k] for k in _QUESTION if row.get(k)), "")
+    instruction = row.get("instruction") or ("" if question else caption_instruction)
+    return Sample(source, row_id, [folder / image], instruction, question, answer, task=row.get("task") or "user")
+
+
+def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
+               caption_instruction: str = CAPTION_INSTRUCTION, **_: Any) -> Iterator[Sample]:
+    """A .csv/.tsv (header row) or .jsonl table; row ids are line numbers (header is line 1)."""
+    path = Path(source)
+    folder = Path(image_folder) if image_folder else path.parent
+
+    def parse(row_id: str, row: Any) -> Sample:
+        row = parse_json(source, row_id, row) if isinstance(row, str) else row
+        return row_to_sample(row, source, row_id, folder, caption_instruction)
+
+    return samples(jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path), parse, policy)
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        rows = csv.DictReader(stream, delimiter="\t" if path.suffix == ".tsv" else ",")
+        for row in rows:
+            yield str(rows.line_num), row
+
+
+def read_folder(source: str, policy: RowPolicy, caption_instruction: str = CAPTION_INSTRUCTION,
+                **options: Any) -> Iterator[Sample]:
+    """A folder with metadata.jsonl/.csv, else images with same-stem .txt captions (missing: a bad row)."""
+    folder = Path(source)
+    for name in ("metadata.jsonl", "metadata.csv"):
+        if (folder / name).is_file():
+            return read_table(str(folder / name), policy, caption_instruction=caption_instruction, **options)
+
+    def parse(row_id: str, image: Path) -> Sample:
+        caption = image.with_suffix(".txt")
+        if not caption.is_file():
+            raise BadRowError(source, row_id, "missing_field", f"no caption file {caption.name}")
+        text = caption.read_text(encoding="utf-8")
+        return Sample(source, row_id, [image], caption_instruction, "", text, task="user")
+
+    images = (p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES)
+    return samples(((p.name, p) for p in images), parse, policy)
