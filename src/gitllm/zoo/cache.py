@@ -82,7 +82,7 @@ def publish(root: Path, entry: ZooEntry, fill: Callable[[Path], None]) -> Path:
         fill(partial)
         _make_readable(partial)
         marker = {"name": entry.name, "revision": entry.revision, "sha256": entry.sha256, "created": time.time()}
-        (partial / MARKER).write_text(json.dumps(marker))  # Contract: the marker is the last file written.
+        (partial / MARKER).write_text(json.dumps(marker))  # last: its presence vouches for every other file
         if target.exists() and not is_complete(target, entry):
             shutil.rmtree(target)  # half-written (killed run) or another revision: redone
         try:

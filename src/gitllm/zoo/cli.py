@@ -40,7 +40,7 @@ def _prepare(args: argparse.Namespace) -> int:
         f"{entry.name}: {action} in {seconds:.2f} s; folder {cache.folder_size(folder) / _MB:.1f} MB, "
         f"zoo cache {cache.folder_size(root) / _MB:.1f} MB"
     )
-    print(folder)  # Contract: the last line of stdout is the prepared folder, for scripts.
+    print(folder)  # the last line of stdout, for scripts
     return 0
 
 

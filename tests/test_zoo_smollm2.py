@@ -1,0 +1,75 @@
+"""smollm2-135m-instruct: the dequantized folder is a working chat model, far better than random weights."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from gitllm.zoo import prepare
+
+SENTENCES = [
+    "The sun rises in the east and sets in the west.",
+    "Water boils at one hundred degrees Celsius at sea level.",
+    "She opened the door and walked into the kitchen to make a cup of tea.",
+    "Children usually go to school from Monday to Friday.",
+]
+
+
+@pytest.fixture(scope="module")
+def folder() -> Path:
+    start = time.perf_counter()
+    path = prepare("smollm2-135m-instruct", progress=False)  # shared cache: $GITLLM_ZOO_DIR or ~/.cache/gitllm/zoo
+    print(f"smollm2-135m-instruct ready in {time.perf_counter() - start:.2f} s at {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(folder: Path) -> PreTrainedModel:
+    return AutoModelForCausalLM.from_pretrained(folder).eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> float:
+    total_nll, total_tokens = 0.0, 0
+    for sentence in SENTENCES:
+        ids = tokenizer(sentence, return_tensors="pt").input_ids
+        with torch.no_grad():
+            loss = model(input_ids=ids, labels=ids).loss
+        total_nll += loss.item() * (ids.shape[1] - 1)
+        total_tokens += ids.shape[1] - 1
+    return math.exp(total_nll / total_tokens)
+
+
+def test_folder_is_an_ordinary_fp32_checkpoint(folder: Path, model: PreTrainedModel) -> None:
+    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json"} <= {
+        path.name for path in folder.iterdir()
+    }
+    assert type(model).__name__ == "LlamaForCausalLM" and model.dtype == torch.float32
+    assert getattr(model.config, "quantization_config", None) is None
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+
+
+def test_greedy_chat_answer_names_paris(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    output = model.generate(**prompt, max_new_tokens=20, do_sample=False)
+    answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+    print(f"greedy chat answer: {answer!r}")
+    assert "Paris" in answer
+
+
+def test_perplexity_far_below_random_init(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    torch.manual_seed(0)
+    random_model = AutoModelForCausalLM.from_config(model.config).eval()
+    trained, random = _perplexity(model, tokenizer), _perplexity(random_model, tokenizer)
+    print(f"perplexity: pretrained {trained:.1f}, random init {random:.1f}, ratio {random / trained:.0f}x")
+    assert random / trained >= 10
