@@ -170,7 +170,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         if (pixel_values is None) == (vision_features is None):
             raise ValueError("pass exactly one of pixel_values or vision_features")
         features = self.encode_images(pixel_values) if vision_features is None else vision_features
-        projection_dtype = self.visual_projection[0].weight.dtype
+        projection_dtype = next(self.visual_projection.parameters()).dtype
         return self.visual_projection(features.to(projection_dtype))
 
     # ---- packing --------------------------------------------------------------------------------------

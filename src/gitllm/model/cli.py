@@ -1,0 +1,35 @@
+"""`gitllm build`: join a pretrained vision encoder and a pretrained LLM into a GIT-LLM folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from gitllm.model.projection import PROJECTIONS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("build", help="build a GIT-LLM from a vision encoder and an LLM and save it")
+    parser.add_argument("--vision", required=True, help="hub id, local folder or zoo name (e.g. dinov2-small)")
+    parser.add_argument("--llm", required=True, help="hub id, local folder or zoo name (e.g. smollm2-135m-instruct)")
+    parser.add_argument("--projection", default="git", choices=sorted(PROJECTIONS))
+    parser.add_argument("--drop-cls", action="store_true", help="do not keep the vision CLS token(s)")
+    parser.add_argument("--vision-feature-layer", type=int, default=-1)
+    parser.add_argument("--out", required=True, help="output folder (model + processor)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitllm.model.modeling import GitLLMForCausalLM
+    from gitllm.model.processor import GitLLMProcessor
+
+    model = GitLLMForCausalLM.from_pretrained_parts(
+        vision=args.vision,
+        llm=args.llm,
+        projection=args.projection,
+        keep_cls=not args.drop_cls,
+        vision_feature_layer=args.vision_feature_layer,
+    )
+    model.save_pretrained(args.out)
+    GitLLMProcessor.from_parts(args.vision, args.llm).save_pretrained(args.out)
+    print(args.out)
+    return 0
