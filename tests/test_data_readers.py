@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,12 @@ def test_format_detection(tmp_path: Path) -> None:
     assert detect_format("easyvqa:test") == "easyvqa" and detect_format("hf:MMInstruction/M3IT") == "m3it-hub"
     with pytest.raises(ValueError, match="cannot detect"):
         detect_format(str(tmp_path / "what.xyz"))
+
+
+def test_readers_stream_without_keeping_rows(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "coco" / "train.jsonl", [m3it_row()] * 50)
+    samples = read(str(path))
+    first = weakref.ref(next(samples))
+    next(samples)
+    gc.collect()
+    assert first() is None  # a consumed row is not held by the reader

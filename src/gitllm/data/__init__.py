@@ -2,9 +2,10 @@
 
 Cheap to import: torch-dependent pieces load on first attribute access.
 
-    from gitllm.data import read, Encoder, Collator
+    from itertools import islice
+    from gitllm.data import Collator, Encoder, read
     encoder = Encoder(tokenizer, image_processor, template="git-llm")
-    batch = Collator.for_tokenizer(tokenizer)([encoder(s) for s in read("easyvqa:train")][:8])
+    batch = Collator.for_tokenizer(tokenizer)([encoder(s) for s in islice(read("easyvqa:train"), 8)])
 """
 
 from __future__ import annotations

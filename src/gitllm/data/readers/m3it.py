@@ -8,8 +8,9 @@ round-robin across tasks, so a stream of a million-row mix starts with every tas
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, zip_longest
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,13 @@ def task_files(root: Path, suffix: str, tasks: Sequence[str] | None, split: str 
 
 def round_robin(streams: Iterable[Iterator[Sample]]) -> Iterator[Sample]:
     """One sample from each stream in turn until all are exhausted."""
-    done = object()
-    for group in zip_longest(*streams, fillvalue=done):
-        yield from (s for s in group if s is not done)
+    queue = deque(streams)
+    while queue:
+        stream = queue.popleft()
+        sample = next(stream, None)
+        if sample is not None:
+            yield sample
+            queue.append(stream)
 
 
 def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
