@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
+from transformers import SiglipImageProcessor, ViTImageProcessor
 from test_data_fixtures import bit_processor, clip_processor, photo, tokenizer
 
 from gitllm.data import BadRowError, Encoder, Sample, Turn, encode_prompt, encode_sample
@@ -102,10 +103,20 @@ def test_over_long_text_is_rejected_not_cut() -> None:
         encode_sample(sample(), tokenizer("llama"), clip_processor(), max_length=8)
 
 
-@pytest.mark.parametrize("make", [clip_processor, bit_processor], ids=["clip", "bit"])
-@pytest.mark.parametrize("name", ["chelsea.png", "astronaut.png"])
-def test_fast_pixels_match_the_image_processor(make, name: str) -> None:
-    processor, image = make(), photo(name, side=200)
+def siglip_processor() -> object:
+    return SiglipImageProcessor(size={"height": 30, "width": 30})
+
+
+def vit_processor() -> object:
+    return ViTImageProcessor(size={"height": 24, "width": 24}, resample=Image.Resampling.BILINEAR)
+
+
+@pytest.mark.parametrize("make", [clip_processor, bit_processor, siglip_processor, vit_processor],
+                         ids=["clip", "bit", "siglip", "vit"])
+@pytest.mark.parametrize(("name", "side"), [("chelsea.png", 200), ("astronaut.png", 200), ("coffee.png", 20)],
+                         ids=["down", "down-square", "up"])
+def test_fast_pixels_match_the_image_processor(make, name: str, side: int) -> None:
+    processor, image = make(), photo(name, side=side)
     transform = PixelTransform.from_processor(processor)
     assert transform.fast
     ours, theirs = transform(image), processor(images=image, return_tensors="pt")["pixel_values"][0]

@@ -36,6 +36,7 @@ class Encoder:
     def __post_init__(self) -> None:
         # Contract: an EOS token ends every answer, and labels come from character offsets (fast tokenizers).
         assert self.tokenizer.eos_token is not None, "tokenizer has no eos_token"
+        assert getattr(self.tokenizer, "is_fast", False), "labels need character offsets: use a fast tokenizer"
         assert self.label_mode in ("answer", "all"), self.label_mode
         self.render = get_template(self.template)
         self.pixels = PixelTransform.from_processor(self.image_processor)
@@ -51,7 +52,7 @@ class Encoder:
         return {
             "input_ids": torch.tensor(input_ids, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
-            "pixel_values": self.pixels(sample.load_image(self.pixels.min_side)),
+            "pixel_values": self.pixel_values(sample),
         }
 
     def prompt(self, sample: Sample) -> dict[str, torch.Tensor]:
@@ -63,10 +64,11 @@ class Encoder:
         turns = sample.conversation
         turns = turns[:-1] if turns[-1].role == "assistant" else turns
         input_ids, _ = self.tokenize([(self.render(sample.instruction, turns, self.tokenizer, True), False)])
-        return {
-            "input_ids": torch.tensor(input_ids, dtype=torch.long),
-            "pixel_values": self.pixels(sample.load_image(self.pixels.min_side)),
-        }
+        return {"input_ids": torch.tensor(input_ids, dtype=torch.long), "pixel_values": self.pixel_values(sample)}
+
+    def pixel_values(self, sample: Sample) -> torch.Tensor:
+        """The sample's first image as (3,H,W) float, decoded no larger than the processor needs."""
+        return self.pixels(sample.load_image(self.pixels.min_side))
 
     def pieces(self, sample: Sample) -> list[tuple[str, bool]]:
         """The rendered text as (text, trained) pieces; trained pieces are each answer through its EOS."""

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 _MODES = {Image.Resampling.BILINEAR: "bilinear", Image.Resampling.BICUBIC: "bicubic"}
+# Processors whose resize/crop semantics the fast path reproduces (tests compare each with the real one).
+FAST_PROCESSORS = ("CLIPImageProcessor", "BitImageProcessor", "SiglipImageProcessor", "ViTImageProcessor")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class PixelTransform:
         )
         resample = getattr(processor, "resample", None)
         resample = Image.Resampling.BILINEAR if resample is None else resample
-        simple = resizes and not getattr(processor, "do_pad", False) and getattr(processor, "do_rescale", False)
+        known = type(processor).__name__.removesuffix("Pil").removesuffix("Fast") in FAST_PROCESSORS
+        simple = known and resizes and not getattr(processor, "do_pad", False) and getattr(processor, "do_rescale", False)
         if not simple or resample not in _MODES:
             return cls(processor, fast=False)
         rescale = float(processor.rescale_factor)
