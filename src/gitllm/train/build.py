@@ -1,0 +1,29 @@
+"""Model + processor from a TrainConfig: two pretrained halves (hub ids, folders, zoo names) or a GIT-LLM folder."""
+
+from __future__ import annotations
+
+import torch
+from transformers import set_seed
+
+from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.train.config import TrainConfig
+from gitllm.train.data import set_image_size
+
+
+def build_model(config: TrainConfig) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:
+    """The untrained starting point of a run (the projection initialised from `config.seed`), fp32."""
+    spec = config.model
+    set_seed(config.seed)
+    if spec.init_from is not None:
+        model = GitLLMForCausalLM.from_pretrained(spec.init_from, dtype=torch.float32)
+        processor = GitLLMProcessor.from_pretrained(spec.init_from)
+    else:
+        model = GitLLMForCausalLM.from_pretrained_parts(
+            spec.vision, spec.llm, projection=spec.projection, keep_cls=spec.keep_cls,
+            vision_feature_layer=spec.vision_feature_layer, attn_implementation=spec.attn_implementation,
+            dtype=torch.float32,
+        )
+        processor = GitLLMProcessor.from_parts(spec.vision, spec.llm)
+    if spec.image_size is not None:
+        set_image_size(processor.image_processor, spec.image_size)
+    return model, processor

@@ -1,0 +1,245 @@
+"""The training config: typed dataclasses, read from YAML + dotted `key=value` overrides, checked up front.
+
+Every check here is cheap (no model, no data loading), so a bad config fails before any heavy work with a
+ValueError naming the key: unknown key, wrong type, unknown group/template/format/projection, missing path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CONFIG_FILE_NAME = "train_config.yaml"
+
+
+@dataclass
+class ModelSpec:
+    """The two halves (hub ids, folders or zoo names) and how they join; or `init_from` a GIT-LLM folder."""
+
+    vision: str = "dinov2-small"
+    llm: str = "smollm2-135m-instruct"
+    projection: str = "git"
+    keep_cls: bool = True
+    vision_feature_layer: int = -1
+    init_from: str | None = None
+    attn_implementation: str | None = None
+    image_size: int | None = None  # resize images to this square size (None: the image processor's own)
+
+
+@dataclass
+class DataSpec:
+    """Sources are anything `gitllm.data.read` takes; `val` empty -> the last `val_size` train samples."""
+
+    train: list[str] = field(default_factory=lambda: ["easyvqa:train"])
+    val: list[str] = field(default_factory=list)
+    format: str | None = None
+    tasks: str | None = None  # M3IT task names or preset (e.g. experiment3)
+    val_size: int = 200
+    max_train_samples: int | None = None
+    max_val_samples: int | None = None
+    template: str = "git-llm"
+    instruction: str = ""
+    label_mode: Literal["answer", "all"] = "answer"
+    max_length: int = 512
+    skip_bad: bool = False
+
+
+@dataclass
+class LoraSpec:
+    """LoRA inside one tower; `target_modules` are module-name suffixes, confined to the tower by path."""
+
+    r: int = 8
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+@dataclass
+class OptimSpec:
+    """AdamW; `group_lr` overrides `lr` per trainable group (e.g. {proj: 1e-3, lora: 5e-4})."""
+
+    lr: float = 1e-4
+    group_lr: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "linear"
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    groups: list[str] = field(default_factory=lambda: ["proj", "lora"])
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    vit_lora: LoraSpec = field(default_factory=LoraSpec)
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    batch_size: int = 8  # per device
+    grad_accum: int = 1
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    eval_steps: int = 0  # 0: evaluate at the end only
+    save_steps: int = 0  # 0: save at the end only
+    save_total_limit: int | None = 2
+    logging_steps: int = 10
+    eval_batch_size: int | None = None
+    seed: int = 0
+    output_dir: str = "runs/gitllm"
+    gradient_checkpointing: bool = False
+    feature_cache: Literal["auto", "on", "off"] = "auto"  # auto: on when the vision tower is frozen
+    cache_dir: str | None = None  # default ~/.cache/gitllm/features (GITLLM_FEATURE_CACHE)
+    resume: Literal["auto", "never", "always"] = "auto"  # auto: from the last checkpoint when there is one
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    num_workers: int = 0
+    merge: bool = False  # also write a merged plain model to OUTPUT_DIR/merged
+    name: str | None = None  # legend label in plots (default: the groups, e.g. Proj+LoRA)
+
+    @property
+    def label(self) -> str:
+        """The run's legend label: `name`, else its groups as the seed wrote them (Proj+LoRA)."""
+        from gitllm.train.groups import GROUPS
+
+        return self.name or "+".join(GROUPS[g].label if g in GROUPS else g for g in self.groups)
+
+
+def _check(value: Any, hint: Any, key: str) -> Any:
+    """`value` checked against type `hint` (ints widen to floats); nested dataclasses built from dicts."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key!r} must be a mapping, got {type(value).__name__}")
+        return from_dict(hint, value, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _check(value, option, key)
+            except ValueError:
+                continue
+        raise ValueError(f"config key {key!r}: {value!r} is not {_name(hint)}")
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"config key {key!r}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"config key {key!r} must be a list, got {value!r}")
+        return [_check(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key!r} must be a mapping, got {value!r}")
+        return {_check(k, args[0], key): _check(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if hint is type(None):
+        if value is not None:
+            raise ValueError(f"config key {key!r} must be null")
+        return None
+    if hint is float and not isinstance(value, bool) and isinstance(value, (int, str)):
+        try:  # YAML reads `1e-3` (no dot) as a string
+            return float(value)
+        except ValueError:
+            raise ValueError(f"config key {key!r}: {value!r} is not a number") from None
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ValueError(f"config key {key!r}: {value!r} is not {_name(hint)}")
+    return value
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys and wrong types are ValueErrors naming the key."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown config key {prefix + unknown[0]!r}; known under {prefix or 'top level'}: "
+                         f"{sorted(names)}")
+    return cls(**{k: _check(v, hints[k], prefix + k) for k, v in data.items()})
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (values parsed as YAML) to a nested mapping, in place."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not key=value")
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part!r} is not a mapping")
+        node[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(source: str | Path | dict[str, Any] | TrainConfig, overrides: list[str] = ()) -> TrainConfig:
+    """A checked TrainConfig from a YAML file, a mapping or a TrainConfig, with `key=value` overrides."""
+    if isinstance(source, TrainConfig):
+        source = dataclasses.asdict(source)
+    if isinstance(source, dict):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"config file {str(path)!r} does not exist")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {str(path)!r} must hold a mapping")
+    config = from_dict(TrainConfig, apply_overrides(data, list(overrides)))
+    validate(config)
+    return config
+
+
+def validate(config: TrainConfig) -> None:
+    """Cross-field checks that need no model or data; each ValueError names the key."""
+    from gitllm.data import READERS, TEMPLATES
+    from gitllm.model.projection import PROJECTIONS
+    from gitllm.train.groups import GROUPS, check_groups
+
+    check_groups(config.groups)
+    for group in config.optim.group_lr:
+        if group not in config.groups:
+            raise ValueError(f"config key 'optim.group_lr.{group}': not a trained group (groups: {config.groups})")
+    if config.model.projection not in PROJECTIONS:
+        raise ValueError(f"config key 'model.projection': unknown {config.model.projection!r}; known {sorted(PROJECTIONS)}")
+    if config.data.template not in TEMPLATES:
+        raise ValueError(f"config key 'data.template': unknown {config.data.template!r}; known {sorted(TEMPLATES)}")
+    if config.data.format is not None and config.data.format not in READERS:
+        raise ValueError(f"config key 'data.format': unknown {config.data.format!r}; known {sorted(READERS)}")
+    if not config.data.train:
+        raise ValueError("config key 'data.train' lists no source")
+    for key in ("train", "val"):
+        for source in getattr(config.data, key):
+            if not _is_virtual(source) and not Path(source).exists():
+                raise ValueError(f"config key 'data.{key}': path {source!r} does not exist")
+    if config.model.init_from is not None and not Path(config.model.init_from).is_dir():
+        raise ValueError(f"config key 'model.init_from': folder {config.model.init_from!r} does not exist")
+    vision_trained = any(GROUPS[g].tower == "vision_model" for g in config.groups)
+    if config.feature_cache == "on" and vision_trained:
+        raise ValueError("config key 'feature_cache': 'on' needs a frozen vision tower, but groups train it "
+                         f"({config.groups}); use 'auto' or 'off'")
+    for key in ("batch_size", "grad_accum", "logging_steps", "lora.r", "vit_lora.r"):
+        obj, attr = (config, key) if "." not in key else (getattr(config, key.split(".")[0]), key.split(".")[1])
+        if getattr(obj, attr) < 1:
+            raise ValueError(f"config key {key!r} must be >= 1")
+    if config.optim.lr <= 0 or any(lr <= 0 for lr in config.optim.group_lr.values()):
+        raise ValueError("config key 'optim.lr' / 'optim.group_lr' must be > 0")
+    if config.max_steps <= 0 and config.epochs <= 0:
+        raise ValueError("config key 'epochs' must be > 0 (or set max_steps)")
+
+
+def _is_virtual(source: str) -> bool:
+    """Sources that are not local paths: package datasets (easyvqa:...) and hub streams (hf:...)."""
+    return source.startswith(("easyvqa", "hf:"))
+
+
+def dump_config(config: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,96 @@
+"""Training data from a DataSpec: samples read and split, encoded on the fly, images as pixels or cached features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import islice
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from gitllm.data import Collator, Encoder, RowPolicy, Sample, read
+from gitllm.train.config import DataSpec
+from gitllm.train.features import FeatureCache, ImageKeys
+
+
+def set_image_size(image_processor: Any, size: int) -> None:
+    """Make `image_processor` produce `size` x `size` images (resize, then crop when it crops)."""
+    if getattr(image_processor, "do_center_crop", False):
+        image_processor.size = {"shortest_edge": size}
+        image_processor.crop_size = {"height": size, "width": size}
+    else:
+        image_processor.size = {"height": size, "width": size}
+
+
+def read_samples(spec: DataSpec, sources: Sequence[str], limit: int | None) -> list[Sample]:
+    """Up to `limit` samples from `sources` in order (bad rows raise unless `skip_bad`)."""
+    policy = RowPolicy(skip_bad=spec.skip_bad)
+    options: dict[str, Any] = {"instruction": spec.instruction} if spec.instruction else {}
+    if spec.tasks is not None:
+        options["tasks"] = spec.tasks
+    out: list[Sample] = []
+    for source in sources:
+        left = None if limit is None else limit - len(out)
+        out += islice(read(source, spec.format, policy, **options), left)
+    policy.report()
+    return out
+
+
+def split_samples(spec: DataSpec) -> tuple[list[Sample], list[Sample]]:
+    """(train, val): `val` sources when given, else the last `val_size` train samples held out."""
+    if spec.val:
+        train = read_samples(spec, spec.train, spec.max_train_samples)
+        return train, read_samples(spec, spec.val, spec.max_val_samples)
+    limit = None if spec.max_train_samples is None else spec.max_train_samples + spec.val_size
+    samples = read_samples(spec, spec.train, limit)
+    if len(samples) <= spec.val_size:
+        raise ValueError(f"config key 'data.val_size': {spec.val_size} held out of only {len(samples)} samples")
+    val = samples[len(samples) - spec.val_size :][: spec.max_val_samples]
+    return samples[: len(samples) - spec.val_size], val
+
+
+class FeatureDataset(Dataset):
+    """Rows with `vision_features` (N, Dv) from the cache instead of `pixel_values`."""
+
+    def __init__(self, samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, keys: Sequence[str]) -> None:
+        # Contract: every image is in the cache (fill it first).
+        assert all(k in cache for k in keys), "fill the feature cache before building a FeatureDataset"
+        self.samples, self.encoder, self.cache, self.keys = samples, encoder, cache, keys
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.samples[index]
+        sample.require_answer()
+        input_ids, labels = self.encoder.tokenize(self.encoder.pieces(sample))
+        if len(input_ids) > self.encoder.max_length:
+            raise sample.error("too_long", f"{len(input_ids)} text tokens > max_length {self.encoder.max_length}")
+        return {
+            "input_ids": torch.tensor(input_ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+            "vision_features": self.cache.get(self.keys[index]),
+        }
+
+
+class FeatureCollator:
+    """`Collator` for rows carrying `vision_features` (stacked to (B, N, Dv)) instead of pixels."""
+
+    def __init__(self, collator: Collator) -> None:
+        self.collator = collator
+
+    def __call__(self, rows: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        features = torch.stack([row["vision_features"] for row in rows])
+        text = [{k: v for k, v in row.items() if k != "vision_features"} | {"pixel_values": features[:0]} for row in rows]
+        batch = self.collator(text)
+        del batch["pixel_values"]
+        return batch | {"vision_features": features}
+
+
+def cached_dataset(samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, model: Any,
+                   keys: ImageKeys, batch_size: int) -> FeatureDataset:
+    """Fill `cache` with the images of `samples` (misses only) and wrap them as a FeatureDataset."""
+    sample_keys = [keys(s) for s in samples]
+    cache.fill(samples, sample_keys, model, encoder.pixels, batch_size)
+    return FeatureDataset(samples, encoder, cache, sample_keys)

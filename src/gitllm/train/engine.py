@@ -1,0 +1,222 @@
+"""`train(config)`: the HF Trainer over a GIT-LLM, so `accelerate launch` / `torchrun` give DDP, FSDP and
+DeepSpeed without code changes. Checkpoints hold the trainable weights only (plus optimizer, scheduler, RNG
+and trainer state, as the Trainer saves them), so resuming is exact and checkpoints stay small."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from gitllm.data import Collator, EncodedDataset, Encoder
+from gitllm.train.build import build_model
+from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
+from gitllm.train.data import FeatureCollator, cached_dataset, split_samples
+from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
+from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
+from gitllm.train.state import load_trainable, save_trainable
+
+METRICS_FILE = "metrics.jsonl"
+FINAL_DIR = "final"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    train_loss: float
+    eval_loss: float | None
+    seconds: float
+    trainable: dict[str, int]
+
+
+class GitLLMTrainer(Trainer):
+    """The HF Trainer with per-group learning rates and trainable-only checkpoints."""
+
+    def __init__(self, *args: Any, run: TrainConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run = run
+        # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
+        self.model_accepts_loss_kwargs = False
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            by_group = trainable_by_group(self.model, self.run.groups)
+            lrs = self.run.optim.group_lr
+            param_groups = [
+                {"params": [p for _, p in pairs], "lr": lrs.get(group, self.args.learning_rate), "name": group}
+                for group, pairs in by_group.items()
+            ]
+            self.optimizer = torch.optim.AdamW(param_groups, weight_decay=self.args.weight_decay)
+        return self.optimizer
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        if self.args.should_save:
+            save_trainable(self.accelerator.unwrap_model(self.model), self.run.groups, Path(output_dir or self.args.output_dir))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        load_trainable(self.accelerator.unwrap_model(model or self.model), Path(resume_from_checkpoint))
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends every log (train loss, eval loss, lr, ...) to OUTPUT_DIR/metrics.jsonl, one JSON per line;
+    on resume, drops lines past the checkpoint so the file has each step once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero and self.path.exists():
+            lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+            kept = [line for line in lines if json.loads(line)["step"] <= state.global_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if state.is_world_process_zero and logs:
+            record = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **logs}
+            with self.path.open("a") as out:
+                out.write(json.dumps(record) + "\n")
+
+
+class RateProgress(ProgressCallback):
+    """The Trainer's progress bar, with the last loss and samples/s as its postfix."""
+
+    def __init__(self, global_batch: int) -> None:
+        super().__init__()
+        self.global_batch = global_batch
+        self.start: tuple[float, int] | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        super().on_train_begin(args, state, control, **kwargs)
+        self.start = (time.perf_counter(), state.global_step)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if self.training_bar is not None and logs and "loss" in logs and self.start is not None:
+            seconds, step0 = time.perf_counter() - self.start[0], self.start[1]
+            rate = (state.global_step - step0) * self.global_batch / max(seconds, 1e-9)
+            self.training_bar.set_postfix(loss=f"{logs['loss']:.4f}", samples_s=f"{rate:.2f}")
+        elif self.training_bar is None:
+            super().on_log(args, state, control, logs=logs, **kwargs)
+
+
+def training_arguments(config: TrainConfig, world_size: int) -> TrainingArguments:
+    """TrainingArguments for `config` (CPU: gloo DDP)."""
+    cpu = not torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=config.output_dir,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.optim.lr,
+        weight_decay=config.optim.weight_decay,
+        lr_scheduler_type=config.optim.scheduler,
+        warmup_steps=config.optim.warmup_ratio,
+        max_grad_norm=config.optim.max_grad_norm,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if config.eval_steps > 0 else "no",
+        eval_steps=config.eval_steps or None,
+        save_strategy="steps" if config.save_steps > 0 else "no",
+        save_steps=config.save_steps or 500,
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        use_cpu=cpu,
+        ddp_backend="gloo" if cpu and world_size > 1 else None,
+        ddp_find_unused_parameters=False,
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        report_to=config.report_to or "none",
+        dataloader_num_workers=config.num_workers,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        prediction_loss_only=True,
+        disable_tqdm=False,
+    )
+
+
+def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArguments) -> tuple[Any, Any, Any]:
+    """(train, val, collator): cached vision features when the tower is frozen (and the cache is on)."""
+    spec = config.data
+    encoder = Encoder(processor.tokenizer, processor.image_processor, spec.template, spec.label_mode, spec.max_length)
+    train_samples, val_samples = split_samples(spec)
+    collator = Collator.for_tokenizer(processor.tokenizer)
+    vision_trained = any(GROUPS[g].tower == "vision_model" for g in config.groups)
+    if config.feature_cache == "off" or vision_trained:
+        return EncodedDataset(train_samples, encoder), EncodedDataset(val_samples, encoder), collator
+    cache = FeatureCache(encoder_identity(model, processor.image_processor), config.cache_dir)
+    keys = ImageKeys()
+    # The main process fills the cache; the others then read what it wrote.
+    with args.main_process_first(desc="feature cache"):
+        cache.refresh()
+        train = cached_dataset(train_samples, encoder, cache, model, keys, args.per_device_eval_batch_size)
+        val = cached_dataset(val_samples, encoder, cache, model, keys, args.per_device_eval_batch_size)
+    return train, val, FeatureCollator(collator)
+
+
+def resume_checkpoint(config: TrainConfig) -> str | None:
+    """The checkpoint to resume from: the last one under output_dir (auto/always), or None."""
+    if config.resume == "never":
+        return None
+    last = get_last_checkpoint(config.output_dir) if Path(config.output_dir).is_dir() else None
+    if last is None and config.resume == "always":
+        raise ValueError(f"config key 'resume': 'always' but no checkpoint in {config.output_dir!r}")
+    return last
+
+
+def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallback] = ()) -> TrainResult:
+    """Run a training config (file, mapping or TrainConfig) end to end; returns the final losses.
+
+    Writes OUTPUT_DIR/train_config.yaml, metrics.jsonl, tensorboard/, checkpoint-N/ (every save_steps),
+    final/ (trainable.safetensors, adapter/ in PEFT format when LoRA trains, the processor) and, with
+    `merge`, merged/ (a plain GitLLM folder)."""
+    config = load_config(config)
+    started = time.perf_counter()
+    args = training_arguments(config, world_size=int(os.environ.get("WORLD_SIZE", "1")))
+    out = Path(config.output_dir)
+    model, processor = build_model(config)
+    train_set, val_set, collator = _datasets(config, model, processor, args)
+    model = apply_groups(model, config.groups, config.lora, config.vit_lora)
+    if args.should_save:
+        out.mkdir(parents=True, exist_ok=True)
+        dump_config(config, out / CONFIG_FILE_NAME)
+    if args.process_index == 0:
+        trained, frozen = module_report(model)
+        print(f"gitllm train: {len(train_set)} train / {len(val_set)} val samples -> {out}\n"
+              f"{parameter_table(model, config.groups)}\ntrainable modules: {', '.join(trained)}\n"
+              f"frozen modules: {', '.join(frozen)}", flush=True)
+    trainer = GitLLMTrainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=val_set, data_collator=collator,
+        callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config,
+    )
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RateProgress(config.batch_size * config.grad_accum * args.world_size))
+    output = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
+    metrics = trainer.evaluate()
+    if args.should_save:
+        save_run(trainer.model, processor, config, out / FINAL_DIR)
+    if config.merge and args.should_save:
+        from gitllm.train.merge import merge_run
+
+        merge_run(out, out / "merged")
+    by_group = trainable_by_group(trainer.model, config.groups)
+    return TrainResult(out, output.global_step, output.training_loss, metrics.get("eval_loss"),
+                       time.perf_counter() - started, {g: sum(p.numel() for _, p in v) for g, v in by_group.items()})
+
+
+def save_run(model: Any, processor: Any, config: TrainConfig, folder: Path) -> None:
+    """trainable.safetensors (every trained weight), adapter/ (PEFT format) and the processor."""
+    save_trainable(model, config.groups, folder)
+    if model is not unwrap(model):
+        model.save_pretrained(folder / "adapter")
+    processor.save_pretrained(folder)

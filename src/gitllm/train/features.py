@@ -1,0 +1,134 @@
+"""Frozen-encoder feature cache: vision features computed once, reused across epochs, runs and evaluations.
+
+Layout: `ROOT/<identity>/shard-<id>.npy` (float16, (n, N, Dv), memory-mapped on read) and
+`shard-<id>.keys.json` (the n image keys, written last: a shard without it is ignored, so a crash loses
+nothing already written). `identity` hashes the encoder (config + every weight), how features are taken
+(layer, CLS) and the image preprocessing; an image key hashes the image file's bytes. A changed encoder,
+preprocessing or image therefore never reuses a stale entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gitllm.data.schema import Base64Image, Sample
+
+DEFAULT_ROOT = Path(os.environ.get("GITLLM_FEATURE_CACHE", Path.home() / ".cache" / "gitllm" / "features"))
+SHARD_ROWS = 4096
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
+
+
+def encoder_identity(model: Any, image_processor: Any) -> str:
+    """Hash of the vision tower's config and weights, the feature layer/CLS choice and the preprocessing."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(model.config.vision_config.to_json_string(use_diff=False).encode())
+    h.update(json.dumps([model.config.vision_feature_layer, model.config.keep_cls]).encode())
+    h.update(image_processor.to_json_string().encode())
+    for name, tensor in sorted(model.vision_model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+class ImageKeys:
+    """Content hash of a sample's (first) image; file hashes memoised per (path, size, mtime)."""
+
+    def __init__(self) -> None:
+        self._files: dict[tuple[str, int, int], str] = {}
+
+    def __call__(self, sample: Sample) -> str:
+        image = sample.images[0]
+        if isinstance(image, Base64Image):
+            return _digest(image.decode())
+        if isinstance(image, (bytes, bytearray)):
+            return _digest(bytes(image))
+        if isinstance(image, (str, Path)):
+            stat = os.stat(image)
+            memo = (str(image), stat.st_size, stat.st_mtime_ns)
+            if memo not in self._files:
+                self._files[memo] = _digest(Path(image).read_bytes())
+            return self._files[memo]
+        if hasattr(image, "tobytes"):  # PIL image
+            return _digest(f"{image.mode}{image.size}".encode(), image.tobytes())
+        raise ValueError(f"cannot hash image of type {type(image).__name__} for the feature cache")
+
+
+class FeatureCache:
+    """Features of one encoder identity under `root`; `get(key)` -> (N, Dv) float16 tensor."""
+
+    def __init__(self, identity: str, root: str | Path | None = None) -> None:
+        self.dir = Path(root or DEFAULT_ROOT) / identity
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.index: dict[str, tuple[str, int]] = {}
+        self._shards: dict[str, np.ndarray] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the committed shards (another process may have added some)."""
+        for keys_file in sorted(self.dir.glob("shard-*.keys.json")):
+            shard = keys_file.name.removesuffix(".keys.json")
+            for row, key in enumerate(json.loads(keys_file.read_text())):
+                self.index.setdefault(key, (shard, row))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def get(self, key: str) -> torch.Tensor:
+        shard, row = self.index[key]
+        if shard not in self._shards:
+            self._shards[shard] = np.load(self.dir / f"{shard}.npy", mmap_mode="r")
+        return torch.from_numpy(np.array(self._shards[shard][row]))
+
+    def add(self, keys: Sequence[str], features: np.ndarray) -> None:
+        """Write one shard (features (n, N, Dv)), committing it by writing its key list last."""
+        assert len(keys) == len(features), (len(keys), features.shape)
+        shard = f"shard-{uuid.uuid4().hex[:12]}"
+        tmp = self.dir / f"{shard}.tmp.npy"
+        np.save(tmp, features.astype(np.float16))
+        tmp.rename(self.dir / f"{shard}.npy")
+        tmp_keys = self.dir / f"{shard}.keys.tmp"
+        tmp_keys.write_text(json.dumps(list(keys)))
+        tmp_keys.rename(self.dir / f"{shard}.keys.json")
+        self.index.update({key: (shard, row) for row, key in enumerate(keys) if key not in self.index})
+
+    @torch.no_grad()
+    def fill(self, samples: Sequence[Sample], keys: Sequence[str], model: Any, pixels: Any,
+             batch_size: int = 32) -> int:
+        """Encode the images of `samples` whose `keys` are missing; returns how many were computed."""
+        todo: dict[str, Sample] = {}
+        for sample, key in zip(samples, keys):
+            if key not in self.index and key not in todo:
+                todo[key] = sample
+        if not todo:
+            return 0
+        items = list(todo.items())
+        was_training = model.training
+        model.eval()
+        for start in tqdm(range(0, len(items), SHARD_ROWS), desc="feature cache shards", disable=len(items) <= SHARD_ROWS):
+            chunk = items[start : start + SHARD_ROWS]
+            out = []
+            for i in tqdm(range(0, len(chunk), batch_size), desc=f"caching {len(chunk)} image features", leave=False):
+                batch = [pixels(s.load_image(pixels.min_side)) for _, s in chunk[i : i + batch_size]]
+                out.append(model.encode_images(torch.stack(batch)).float().cpu().numpy())
+            self.add([k for k, _ in chunk], np.concatenate(out))
+        model.train(was_training)
+        return len(items)

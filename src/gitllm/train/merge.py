@@ -1,0 +1,31 @@
+"""A run folder -> a plain GitLLM folder: base weights + trained weights, LoRA merged, no PEFT needed to load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitllm.train.build import build_model
+from gitllm.train.config import CONFIG_FILE_NAME, load_config
+from gitllm.train.groups import apply_groups, unwrap
+from gitllm.train.state import load_trainable
+
+
+def merge_run(run_dir: str | Path, out: str | Path, checkpoint: str | None = None) -> Path:
+    """Rebuild the run's starting model, load its trained weights (`final/` or `checkpoint`), merge LoRA into
+    the base weights and save model + processor to `out`, loadable by `GitLLMForCausalLM.from_pretrained`."""
+    run_dir, out = Path(run_dir), Path(out)
+    config_file = run_dir / CONFIG_FILE_NAME
+    if not config_file.is_file():
+        raise ValueError(f"{run_dir} is not a gitllm run folder (no {CONFIG_FILE_NAME})")
+    config = load_config(config_file)
+    weights = run_dir / (checkpoint or "final")
+    if not weights.is_dir():
+        raise ValueError(f"{weights} does not exist (the run has not finished; pass a checkpoint-N folder)")
+    model, processor = build_model(config)
+    model = apply_groups(model, config.groups, config.lora, config.vit_lora)
+    load_trainable(model, weights)
+    plain = model.merge_and_unload() if model is not unwrap(model) else model
+    plain.requires_grad_(True)
+    plain.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out

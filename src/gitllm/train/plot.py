@@ -1,0 +1,66 @@
+"""Loss curves of several runs on one PNG: training loss (left) and validation loss (right), one colour per
+run, the legend naming the trained groups (as the seed's Experiment figures)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from gitllm.train.config import CONFIG_FILE_NAME, load_config
+from gitllm.train.engine import METRICS_FILE
+
+
+def read_curves(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(train, validation) loss points (step, loss) of a run, from its metrics.jsonl."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} has no {METRICS_FILE} (not a gitllm training run?)")
+    train, val = [], []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if "loss" in record:
+            train.append((record["step"], record["loss"]))
+        if "eval_loss" in record:
+            val.append((record["step"], record["eval_loss"]))
+    return train, val
+
+
+def run_label(run_dir: Path) -> str:
+    config_file = Path(run_dir) / CONFIG_FILE_NAME
+    return load_config(config_file).label if config_file.is_file() else Path(run_dir).name
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "", smooth: int = 1) -> Path:
+    """Write the PNG; `smooth` averages the training loss over that many logged points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, run in enumerate(run_dirs):
+        train, val = read_curves(Path(run))
+        colour, label = f"C{i % 10}", run_label(Path(run))
+        if train:
+            steps, losses = zip(*train)
+            k = max(1, smooth)
+            smoothed = [sum(losses[max(0, j - k + 1) : j + 1]) / len(losses[max(0, j - k + 1) : j + 1])
+                        for j in range(len(losses))]
+            ax_train.plot(steps, smoothed, color=colour, label=label)
+        if val:
+            steps, losses = zip(*val)
+            ax_val.plot(steps, losses, color=colour, marker="o", label=label)
+    for ax, name in ((ax_train, "training loss"), (ax_val, "validation loss")):
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,34 @@
+"""What a run saves: the trainable weights (all groups, exact reload), the LoRA adapter in PEFT format,
+the processor and the config; and reloading them onto a freshly built model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gitllm.train.groups import unwrap, trainable_by_group
+
+TRAINABLE_FILE = "trainable.safetensors"
+
+
+def trainable_state(model: nn.Module, groups: list[str]) -> dict:
+    """{GitLLM parameter name: tensor} of every trainable parameter (LoRA included)."""
+    return {n: p.detach().contiguous() for pairs in trainable_by_group(model, groups).values() for n, p in pairs}
+
+
+def save_trainable(model: nn.Module, groups: list[str], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(trainable_state(model, groups), str(folder / TRAINABLE_FILE), metadata={"format": "pt"})
+
+
+def load_trainable(model: nn.Module, folder: Path) -> None:
+    """Copy saved trainable weights into `model` (a GitLLM or its PEFT wrapper); names must all exist."""
+    state = load_file(str(Path(folder) / TRAINABLE_FILE))
+    params = dict(unwrap(model).named_parameters())
+    missing = sorted(set(state) - set(params))
+    if missing:
+        raise ValueError(f"{folder}: saved weights {missing[:3]} do not exist in this model (different groups?)")
+    for name, tensor in state.items():
+        params[name].data.copy_(tensor)
