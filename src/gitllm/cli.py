@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.model.cli",
     "gitllm.zoo.cli",
     "gitllm.data.cli",
+    "gitllm.train.cli",
 )
 
 
