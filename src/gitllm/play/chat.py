@@ -1,0 +1,81 @@
+"""`gitllm chat`: a terminal conversation about one image at a time, answers streamed as they are generated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+from PIL import Image
+
+from gitllm.data import Turn
+from gitllm.data.images import ImageError, ImageSource, load_image
+from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.play.generate import GenerationSettings, question_sample, stream_answer
+
+HELP = "commands: /image PATH (switch image, clears history), /reset (clear history), /quit"
+
+
+class ChatSession:
+    """The image and the turns so far; each answer is generated from the whole history (multi-turn)."""
+
+    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str = "git-llm",
+                 instruction: str = "", settings: GenerationSettings = GenerationSettings()) -> None:
+        self.model, self.processor, self.template = model, processor, template
+        self.instruction, self.settings = instruction, settings
+        self.image: Image.Image | None = None
+        self.turns: list[Turn] = []
+
+    def set_image(self, source: ImageSource) -> None:
+        """Switch to a new image (an ImageError if it cannot be loaded); history restarts."""
+        self.image = load_image(source)
+        self.turns = []
+
+    def say(self, question: str, write: Callable[[str], object]) -> str:
+        """Stream the answer to `question` through `write`; returns the answer and keeps both in history."""
+        if self.image is None:
+            raise ValueError("no image yet: load one with /image PATH")
+        sample = question_sample(self.image, [*self.turns, Turn("user", question)], self.instruction)
+        pieces = []
+        for piece in stream_answer(self.model, self.processor, sample, self.template, self.settings):
+            pieces.append(piece)
+            write(piece)
+        answer = "".join(pieces).strip()
+        self.turns += [Turn("user", question.strip()), Turn("assistant", answer or "...")]
+        return answer
+
+
+def run_chat(session: ChatSession, read: Callable[[str], str] = input, out: TextIO | None = None) -> None:
+    """The read-answer loop until /quit or end of input; bad input prints an error and goes on."""
+    import sys
+
+    out = out or sys.stdout
+
+    def write(text: str) -> None:
+        out.write(text)
+        out.flush()
+
+    write(HELP + "\n")
+    while True:
+        try:
+            line = read("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            write("\n")
+            return
+        command, _, argument = line.partition(" ")
+        try:
+            if command == "/quit":
+                return
+            if command == "/reset":
+                session.turns = []
+                write("history cleared\n")
+            elif command == "/image":
+                session.set_image(argument.strip())
+                write(f"image: {argument.strip()} ({session.image.width}x{session.image.height})\n")
+            elif command.startswith("/"):
+                write(f"unknown command {command}; {HELP}\n")
+            else:
+                write("model> ")
+                session.say(line, write)
+                write("\n")
+        except (ImageError, ValueError) as err:
+            write(f"error: {err}\n")

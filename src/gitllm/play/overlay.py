@@ -1,0 +1,57 @@
+"""Drawing visual words: each patch's word at its patch centre on the encoder's view, coloured by frequency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from gitllm.play.visual_words import VisualWords  # noqa: E402
+
+SCALE = 4  # figure pixels per image pixel, so 14-pixel patches get readable words
+DPI = 100
+COLORMAP = "plasma"
+
+
+def patch_centres(grid: tuple[int, int], patch_size: tuple[int, int]) -> list[tuple[float, float]]:
+    """(x, y) pixel centre of every patch, row-major: patch k is at row k // cols, column k % cols."""
+    (rows, cols), (height, width) = grid, patch_size
+    return [((c + 0.5) * width, (r + 0.5) * height) for r in range(rows) for c in range(cols)]
+
+
+def overlay_figure(result: VisualWords) -> Figure:
+    """The image with one word per patch; colour = how many patches share the word (colour bar)."""
+    height, width = result.image.shape[:2]
+    counts = result.counts
+    top = max(counts.values())
+    colormap = plt.get_cmap(COLORMAP)
+    norm = matplotlib.colors.Normalize(vmin=1, vmax=max(top, 2))
+    figure = Figure(figsize=(width * SCALE / DPI + 1.2, height * SCALE / DPI + 0.6), dpi=DPI)
+    axes = figure.add_axes((0.0, 0.0, width * SCALE / DPI / figure.get_figwidth(), 1 - 0.6 / figure.get_figheight()))
+    axes.imshow(result.image, extent=(0, width, height, 0), interpolation="nearest")
+    axes.set_xlim(0, width)
+    axes.set_ylim(height, 0)
+    axes.axis("off")
+    font = max(4.0, min(12.0, result.patch_size[1] * SCALE * 72 / DPI / 5))
+    for (x, y), word in zip(patch_centres(result.grid, result.patch_size), result.words, strict=True):
+        axes.text(x, y, word[:7], color=colormap(norm(counts[word])), fontsize=font, ha="center", va="center",
+                  fontweight="bold", bbox=dict(boxstyle="square,pad=0.05", fc="white", alpha=0.6, lw=0))
+    title = f"visual words ({result.metric}), {result.grid[0]}x{result.grid[1]} patches"
+    if result.prefix_words:
+        title += "; prefix: " + ", ".join(result.prefix_words)
+    axes.set_title(title, fontsize=10)
+    bar_axes = figure.add_axes((1 - 1.0 / figure.get_figwidth(), 0.1, 0.25 / figure.get_figwidth(), 0.75))
+    figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap), cax=bar_axes, label="patches with this word")
+    return figure
+
+
+def save_overlay(result: VisualWords, out_png: str | Path) -> Path:
+    """Write the overlay PNG (folders created) and return its path."""
+    path = Path(out_png)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    overlay_figure(result).savefig(path, dpi=DPI)
+    return path

@@ -1,0 +1,146 @@
+"""`gitllm serve` over loopback: the OpenAI-compatible API under concurrency, streaming, and bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gitllm.play import load_model
+from gitllm.play.server import Limits, Playground, make_server
+from play_fixtures import image, one_torch_thread, png_bytes, save_tiny  # noqa: F401 (fixture)
+
+QUESTIONS = ["w1 w2", "w3 w4 w5 w6 w7", "w9", "w10 w11 w12", "w20 w21"]
+MAX_PIXELS = 128 * 128
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory) -> Iterator[str]:
+    model, processor = load_model(save_tiny(tmp_path_factory.mktemp("tiny")))
+    limits = Limits(max_body_bytes=1 << 20, max_pixels=MAX_PIXELS)
+    server = make_server(Playground(model, processor, model_name="tiny", limits=limits), port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def chat_body(question: str, url: str, **extra) -> dict:
+    content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": question}]
+    return {"model": "tiny", "messages": [{"role": "user", "content": content}], "max_tokens": 6, **extra}
+
+
+def post(url: str, body: object, raw: bytes | None = None) -> tuple[int, bytes]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def answer(base_url: str, body: dict) -> str:
+    status, data = post(base_url + "/v1/chat/completions", body)
+    assert status == 200, data
+    return json.loads(data)["choices"][0]["message"]["content"]
+
+
+def test_concurrent_greedy_answers_equal_sequential_ones(base_url) -> None:
+    """50 requests, 8 at a time: no errors, and each greedy answer equals the same request made alone."""
+    urls = [data_url(png_bytes(image(seed))) for seed in range(5)]
+    bodies = [chat_body(QUESTIONS[i % 5], urls[(i // 5) % 5]) for i in range(50)]
+    alone = {json.dumps(b): answer(base_url, b) for b in bodies[:25]}  # the 25 distinct requests
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda b: answer(base_url, b), bodies))
+    assert together == [alone[json.dumps(b)] for b in bodies]
+    assert len(set(alone.values())) > 1, "the tiny model should answer different requests differently"
+
+
+def test_stream_gives_the_same_answer_as_sse(base_url) -> None:
+    body = chat_body("w3 w4 w5 w6 w7", data_url(png_bytes(image(1))))
+    request = urllib.request.Request(base_url + "/v1/chat/completions", data=json.dumps({**body, "stream": True}).encode())
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.headers["Content-Type"] == "text/event-stream"
+        events = [line[6:] for line in response.read().decode().split("\n\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks).strip()
+    assert streamed == answer(base_url, body) and len({c["id"] for c in chunks}) == 1
+
+
+def test_response_follows_the_openai_shape(base_url) -> None:
+    status, data = post(base_url + "/v1/chat/completions",
+                        {**chat_body("w1", data_url(png_bytes(image(0)))),
+                         "messages": [{"role": "system", "content": "w5 w6"},
+                                      *chat_body("w1", data_url(png_bytes(image(0))))["messages"]]})
+    body = json.loads(data)
+    assert status == 200 and body["object"] == "chat.completion" and body["model"] == "tiny"
+    assert body["choices"][0]["message"]["role"] == "assistant"
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    with urllib.request.urlopen(base_url + "/v1/models", timeout=10) as response:
+        assert json.loads(response.read())["data"][0]["id"] == "tiny"
+
+
+@pytest.mark.parametrize("case, status, message", [
+    ("non-image upload", 400, "not a recognised image"),
+    ("oversized image", 413, "over the limit"),
+    ("empty question", 400, "the question is empty"),
+    ("malformed JSON", 400, "not valid JSON"),
+    ("no messages", 400, "'messages' must be a non-empty list"),
+    ("no image", 400, "exactly one image_url"),
+    ("remote image URL", 400, "data: URL"),
+    ("bad setting", 400, "max_new_tokens must be"),
+    ("body too large", 413, "over the limit of"),
+    ("unknown route", 404, "no route"),
+    ("bad visual-words metric", 400, "metric must be one of"),
+])
+def test_bad_input_is_a_clear_4xx_and_the_server_keeps_serving(base_url, case, status, message) -> None:
+    good = chat_body("w1 w2", data_url(png_bytes(image(0))))
+    path, body, raw = "/v1/chat/completions", None, None
+    if case == "non-image upload":
+        body = chat_body("w1", data_url(b"plain text, not pixels", "text/plain"))
+    elif case == "oversized image":
+        body = chat_body("w1", data_url(png_bytes(image(0, (200, 200)))))
+    elif case == "empty question":
+        body = chat_body("   ", data_url(png_bytes(image(0))))
+    elif case == "malformed JSON":
+        raw = b'{"messages": [oops'
+    elif case == "no messages":
+        body = {"model": "tiny"}
+    elif case == "no image":
+        body = {"messages": [{"role": "user", "content": "w1"}]}
+    elif case == "remote image URL":
+        body = chat_body("w1", "https://example.com/cat.png")
+    elif case == "bad setting":
+        body = {**good, "max_tokens": 0}
+    elif case == "body too large":
+        raw = b" " * (2 << 20)
+    elif case == "unknown route":
+        path, body = "/v1/completions", good
+    else:
+        path, body = "/v1/visual-words", {"image": good["messages"][0]["content"][0]["image_url"]["url"], "metric": "l2"}
+    got, data = post(base_url + path, body, raw)
+    assert got == status and message in json.loads(data)["error"]["message"]
+    assert answer(base_url, good)  # still serving
+
+
+def test_visual_words_endpoint_returns_an_overlay(base_url) -> None:
+    status, data = post(base_url + "/v1/visual-words", {"image": data_url(png_bytes(image(2)))})
+    body = json.loads(data)
+    assert status == 200 and body["grid"] == [4, 4] and sum(n for _, n in body["counts"]) == 16
+    assert base64.b64decode(body["png"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" and len(body["prefix"]) == 1
