@@ -14,7 +14,7 @@ from gitllm.play import GenerationSettings, ask, load_model, stream_answer
 from gitllm.play import cli as play_cli
 from gitllm.play.chat import ChatSession, run_chat
 from gitllm.play.generate import question_sample
-from play_fixtures import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
+from test_play_helpers import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
 from tiny_models import random_batch, tiny_model
 
 QUESTIONS = ["w1 w2", "w3 w4 w5 w6 w7 w8", "w9", "w10 w11 w12"]

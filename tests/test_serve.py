@@ -14,7 +14,7 @@ import pytest
 
 from gitllm.play import load_model
 from gitllm.play.server import Limits, Playground, make_server
-from play_fixtures import image, one_torch_thread, png_bytes, save_tiny  # noqa: F401 (fixture)
+from test_play_helpers import image, one_torch_thread, png_bytes, save_tiny  # noqa: F401 (fixture)
 
 QUESTIONS = ["w1 w2", "w3 w4 w5 w6 w7", "w9", "w10 w11 w12", "w20 w21"]
 MAX_PIXELS = 128 * 128

@@ -1,4 +1,4 @@
-"""Shared by the play/serve/eval tests: a tiny model + processor saved as a folder, and small images."""
+"""Helpers (no tests) shared by the play/serve/eval tests: a tiny model + processor saved as a folder, images."""
 
 from __future__ import annotations
 
