@@ -20,7 +20,8 @@ END = {("gpt2", "git-llm"): "<|endoftext|>", ("gpt2", "chat"): "<|im_end|><|endo
 
 
 def sample(**fields: object) -> Sample:
-    base = {"instruction": "Write a short caption.", "inputs": "what is the cat doing?", "outputs": "The cat is sitting."}
+    base = {"instruction": "Write a short caption.", "inputs": "what is the cat doing?",
+            "outputs": "The cat is sitting."}
     return Sample("test", "r1", [photo()], **{**base, **fields})  # type: ignore[arg-type]
 
 
@@ -86,7 +87,8 @@ def test_git_llm_text_is_the_seeds_format() -> None:
     tok = tokenizer("gpt2")
     row = encode_sample(sample(), tok, clip_processor())
     assert tok.decode(row["input_ids"]) == (
-        "##Instruction: Write a short caption. ##Question: what is the cat doing? ##Answer: The cat is sitting.<|endoftext|>"
+        "##Instruction: Write a short caption. ##Question: what is the cat doing? "
+        "##Answer: The cat is sitting.<|endoftext|>"
     )
     prompt = encode_prompt(sample(outputs=""), tok, clip_processor())
     assert tok.decode(prompt["input_ids"]).endswith("##Answer:")

@@ -36,7 +36,7 @@ def run_check(args: argparse.Namespace) -> int:
         print("error: --tokenizer and --image-processor go together", file=sys.stderr)
         return 2
     format = args.format or detect_format(args.source)
-    options = {k: v for k, v in (("tasks", args.tasks), ("split", args.split), ("image_folder", args.image_folder)) if v}
+    options = {k: getattr(args, k) for k in ("tasks", "split", "image_folder") if getattr(args, k)}
     check = _encoder(args) or _decode_only
     policy = RowPolicy(skip_bad=True)  # count every reject; the exit code applies --skip-bad
     usable = 0

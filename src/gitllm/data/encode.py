@@ -105,7 +105,8 @@ class Encoder:
             start += len(piece)
         encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids = encoding["input_ids"]
-        labels = [tok if _inside(offset, spans) else IGNORE_INDEX for tok, offset in zip(ids, encoding["offset_mapping"])]
+        offsets = encoding["offset_mapping"]
+        labels = [tok if _inside(offset, spans) else IGNORE_INDEX for tok, offset in zip(ids, offsets)]
         rendered_bos = self.tokenizer.bos_token is not None and text.startswith(self.tokenizer.bos_token)
         bos = [] if rendered_bos else self.bos
         return bos + ids, (bos if self.label_mode == "all" else [IGNORE_INDEX] * len(bos)) + labels

@@ -3,8 +3,8 @@
 The fast path reproduces CLIP-, BiT/DINOv2-, SigLIP- and ViT-style processors (bilinear or bicubic resize,
 center crop, rescale + normalize): torch's antialiased uint8 resize matches PIL's within one grey level at
 about 5x the speed; the fused rescale+normalize runs in numpy, since per-image torch ops this small lose
-more to intra-op thread synchronisation than they gain (10x slower on a busy 2-core machine). It also tells the loader how small a JPEG may be decoded (`min_side`).
-Anything else goes through the processor itself.
+more to intra-op thread synchronisation than they gain (10x slower on a busy 2-core machine). It also
+tells the loader how small a JPEG may be decoded (`min_side`). Anything else goes through the processor.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class PixelTransform:
         resample = getattr(processor, "resample", None)
         resample = Image.Resampling.BILINEAR if resample is None else resample
         known = type(processor).__name__.removesuffix("Pil").removesuffix("Fast") in FAST_PROCESSORS
-        simple = known and resizes and not getattr(processor, "do_pad", False) and getattr(processor, "do_rescale", False)
+        plain = not getattr(processor, "do_pad", False) and getattr(processor, "do_rescale", False)
+        simple = known and resizes and plain
         if not simple or resample not in _MODES:
             return cls(processor, fast=False)
         rescale = float(processor.rescale_factor)

@@ -78,6 +78,7 @@ def get(row: dict[str, Any], names: tuple[str, ...], kind: type | tuple[type, ..
             value = row[name]
             if not isinstance(value, kind):
                 wanted = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-                raise BadRowError(source, row_id, "missing_field", f"field {name!r} is {type(value).__name__}, not {wanted}")
+                detail = f"field {name!r} is {type(value).__name__}, not {wanted}"
+                raise BadRowError(source, row_id, "missing_field", detail)
             return value
     raise BadRowError(source, row_id, "missing_field", f"no field {' / '.join(map(repr, names))}")
