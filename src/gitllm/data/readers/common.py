@@ -60,10 +60,10 @@ def json_array_rows(path: Path, chunk_chars: int = 1 << 20) -> Iterator[tuple[st
             buffer, index = buffer[end:], index + 1
 
 
-def parse_json(source: str, row_id: str, line: str) -> dict[str, Any]:
-    """A JSON object from one line, or BadRowError('bad_json')."""
+def record(source: str, row_id: str, raw: Any) -> dict[str, Any]:
+    """A JSON object from a raw row (a jsonl line, or an already decoded element), or BadRowError('bad_json')."""
     try:
-        row = json.loads(line)
+        row = json.loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError as err:
         raise BadRowError(source, row_id, "bad_json", f"line does not parse ({err})") from None
     if not isinstance(row, dict):

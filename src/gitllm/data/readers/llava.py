@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, json_array_rows, jsonl_rows, parse_json, samples
+from gitllm.data.readers.common import get, json_array_rows, jsonl_rows, record, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample, Turn
 
@@ -46,9 +46,6 @@ def read(source: str, policy: RowPolicy, image_folder: str | None = None, **_: A
     rows = jsonl_rows(path) if path.suffix == ".jsonl" else json_array_rows(path)
 
     def parse(row_id: str, row: Any) -> Sample:
-        row = parse_json(source, row_id, row) if isinstance(row, str) else row
-        if not isinstance(row, dict):
-            raise BadRowError(source, row_id, "bad_json", f"expected an object, got {type(row).__name__}")
-        return record_to_sample(row, source, row_id, folder)
+        return record_to_sample(record(source, row_id, row), source, row_id, folder)
 
     return samples(rows, parse, policy)

@@ -14,7 +14,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, jsonl_rows, parse_json, samples
+from gitllm.data.readers.common import get, jsonl_rows, record, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Base64Image, Sample
 
@@ -94,7 +94,7 @@ def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None
     def one(path: Path) -> Iterator[Sample]:
         def parse(row_id: str, line: str) -> Sample:
             row_id = f"{path.parent.name}:{row_id}"
-            return row_to_sample(parse_json(str(path), row_id, line), str(path), row_id, path.parent.name)
+            return row_to_sample(record(str(path), row_id, line), str(path), row_id, path.parent.name)
 
         return samples(jsonl_rows(path), parse, policy)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, jsonl_rows, parse_json, samples
+from gitllm.data.readers.common import get, jsonl_rows, record, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample
 
@@ -40,8 +40,7 @@ def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
     folder = Path(image_folder) if image_folder else path.parent
 
     def parse(row_id: str, row: Any) -> Sample:
-        row = parse_json(source, row_id, row) if isinstance(row, str) else row
-        return row_to_sample(row, source, row_id, folder, caption_instruction)
+        return row_to_sample(record(source, row_id, row), source, row_id, folder, caption_instruction)
 
     return samples(jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path), parse, policy)
 
