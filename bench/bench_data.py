@@ -43,7 +43,10 @@ def m3it_rows(n: int) -> list[dict]:
     ]
 
 
-def seed_way(rows: list[dict], batch: int, tok, processor) -> int:
+Batches = list[dict[str, torch.Tensor]]
+
+
+def seed_way(rows: list[dict], batch: int, tok, processor) -> Batches:
     items = []
     for row in rows:
         text = f'##Instruction: {row["instruction"]} ##Question: {row["inputs"]} ##Answer: {row["outputs"]}'
@@ -53,24 +56,24 @@ def seed_way(rows: list[dict], batch: int, tok, processor) -> int:
         inputs["pixel_values"] = processor(images=image, return_tensors="pt")["pixel_values"][0]
         inputs["labels"] = inputs["input_ids"]
         items.append(inputs)
-    batches = [torch.utils.data.default_collate(items[i : i + batch]) for i in range(0, len(items), batch)]
-    return sum(len(b["input_ids"]) for b in batches)
+    return [torch.utils.data.default_collate(items[i : i + batch]) for i in range(0, len(items), batch)]
 
 
-def our_way(rows: list[dict], batch: int, encoder: Encoder, collate: Collator) -> int:
+def our_way(rows: list[dict], batch: int, encoder: Encoder, collate: Collator) -> Batches:
     items = [encoder(row_to_sample(row, "bench", str(i), "coco")) for i, row in enumerate(rows)]
-    batches = [collate(items[i : i + batch]) for i in range(0, len(items), batch)]
-    return sum(len(b["input_ids"]) for b in batches)
+    return [collate(items[i : i + batch]) for i in range(0, len(items), batch)]
 
 
-def samples_per_s(run: Callable[[], int], repeats: int = 3) -> float:
-    run()  # warm-up
+def measure(run: Callable[[], Batches], repeats: int = 3) -> tuple[float, float]:
+    """(samples/s as the median of `repeats` timed runs after a warm-up, text positions per sample)."""
+    batches = run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        n = run()
+        run()
         times.append(time.perf_counter() - start)
-    return n / statistics.median(times)
+    n = sum(len(b["input_ids"]) for b in batches)
+    return n / statistics.median(times), sum(b["input_ids"].numel() for b in batches) / n
 
 
 def main() -> None:
@@ -83,11 +86,11 @@ def main() -> None:
     tok = tokenizer("gpt2")
     tok.pad_token = tok.eos_token  # the seed pads to max_length, so it needs one
     processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
-    seed = samples_per_s(lambda: seed_way(rows, args.batch, tok, processor))
-    ours = samples_per_s(lambda: our_way(rows, args.batch, Encoder(tok, processor), Collator.for_tokenizer(tok)))
+    seed, seed_width = measure(lambda: seed_way(rows, args.batch, tok, processor))
+    ours, our_width = measure(lambda: our_way(rows, args.batch, Encoder(tok, processor), Collator.for_tokenizer(tok)))
     print(f"rows {args.rows} (JPEG, longest side 640), batch {args.batch}, CLIP 224, torch threads 2")
-    print(f"seed's way: {seed:8.1f} samples/s")
-    print(f"gitllm.data: {ours:7.1f} samples/s")
+    print(f"seed's way:  {seed:7.1f} samples/s, {seed_width:5.1f} text positions per sample")
+    print(f"gitllm.data: {ours:7.1f} samples/s, {our_width:5.1f} text positions per sample")
     print(f"ratio: {ours / seed:.2f}x (goal >= 2x)")
 
 
