@@ -1,0 +1,11 @@
+"""gitllm.eval: validation loss/perplexity, VQA exact match, caption BLEU-4/CIDEr and an HTML gallery.
+
+    model, processor = gitllm.play.load_model("runs/easyvqa")
+    samples, _ = load_samples("easyvqa:test", limit=200)
+    evaluate(model, processor, samples, out_dir="eval/")  # -> {'vqa_exact_match': ..., 'loss': ...}
+"""
+
+from gitllm.eval.evaluate import evaluate, load_samples
+from gitllm.eval.metrics import caption_scores, exact_match, normalize_answer
+
+__all__ = ["caption_scores", "evaluate", "exact_match", "load_samples", "normalize_answer"]

@@ -1,0 +1,82 @@
+"""`evaluate`: validation loss/perplexity, VQA exact match, caption BLEU-4/CIDEr, answers and a gallery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from gitllm.data import RowPolicy, Sample, read
+from gitllm.eval.gallery import GalleryItem, write_gallery
+from gitllm.eval.loss import validation_loss
+from gitllm.eval.metrics import caption_scores, exact_match, normalize_answer
+from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.play.generate import GenerationSettings, generate_answers
+
+
+def question_and_reference(sample: Sample) -> tuple[str, str]:
+    """The last question (empty for a caption) and the answer that follows it."""
+    sample.require_answer()
+    return sample.conversation[-2].text, sample.conversation[-1].text
+
+
+def load_samples(data: str, format: str | None = None, limit: int | None = None,
+                 **read_options: Any) -> tuple[list[Sample], RowPolicy]:
+    """Up to `limit` samples with an answer to compare against, images decoded once; bad rows (unreadable
+    images included) are skipped and counted in the returned policy."""
+    policy = RowPolicy(skip_bad=True)
+    answered = (s for s in read(data, format, policy, **read_options) if s.conversation[-1].role == "assistant")
+    decoded = (policy.guard(lambda s: replace(s, images=[s.load_image()]), s) for s in answered)
+    return list(islice((s for s in decoded if s is not None), limit)), policy
+
+
+def evaluate(
+    model: GitLLMForCausalLM,
+    processor: GitLLMProcessor,
+    samples: Sequence[Sample],
+    template: str = "git-llm",
+    settings: GenerationSettings = GenerationSettings(max_new_tokens=32),
+    batch_size: int = 8,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Metrics over `samples` (questions are VQA, samples without a question are captions).
+
+    Returns {'samples', 'loss', 'perplexity', 'answer_tokens', 'vqa_count', 'vqa_exact_match',
+    'caption_count', 'caption_bleu4', 'caption_cider'} (VQA/caption keys only when such samples exist).
+    With `out_dir`: metrics.json, answers.jsonl and gallery.html are written there."""
+    if not samples:
+        raise ValueError("no samples with answers to evaluate")
+    pairs = [question_and_reference(s) for s in samples]
+    loss = validation_loss(model, processor, samples, template, batch_size, progress)
+    answers = generate_answers(model, processor, samples, template, settings, batch_size, progress)
+    metrics: dict[str, Any] = {"samples": len(samples), "loss": loss["loss"], "perplexity": loss["perplexity"],
+                               "answer_tokens": loss["tokens"]}
+    vqa = [i for i, (question, _) in enumerate(pairs) if question]
+    captions = [i for i, (question, _) in enumerate(pairs) if not question]
+    if vqa:
+        metrics["vqa_count"] = len(vqa)
+        metrics["vqa_exact_match"] = exact_match([answers[i] for i in vqa], [pairs[i][1] for i in vqa])
+    if captions:
+        scores = caption_scores([answers[i] for i in captions], [[pairs[i][1]] for i in captions])
+        metrics |= {"caption_count": len(captions), "caption_bleu4": scores["bleu4"], "caption_cider": scores["cider"]}
+    if out_dir is not None:
+        _write(Path(out_dir), samples, pairs, answers, metrics)
+    return metrics
+
+
+def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], answers: list[str],
+           metrics: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    items = []
+    with (out / "answers.jsonl").open("w", encoding="utf-8") as rows:
+        for sample, (question, reference), answer in zip(samples, pairs, answers):
+            correct = normalize_answer(answer) == normalize_answer(reference) if question else None
+            rows.write(json.dumps({"source": sample.source, "row_id": sample.row_id, "question": question,
+                                   "reference": reference, "answer": answer, "correct": correct}) + "\n")
+            items.append(GalleryItem(sample.load_image(), question, reference, answer, correct))
+    write_gallery(items, out / "gallery.html", title=f"gitllm eval: {len(samples)} samples")

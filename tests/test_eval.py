@@ -1,0 +1,107 @@
+"""gitllm.eval: metrics against hand-computed values, loss weighting, the gallery and `gitllm eval` end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+import torch
+
+from gitllm.data import Collator, Encoder, Sample
+from gitllm.eval import caption_scores, evaluate, exact_match, load_samples, normalize_answer
+from gitllm.eval import cli as eval_cli
+from gitllm.eval.gallery import GalleryItem, write_gallery
+from gitllm.eval.loss import validation_loss
+from gitllm.play import ask, load_model
+from test_play_helpers import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
+
+L = math.log(2)  # idf of an n-gram found in the references of one image out of two
+
+
+def test_normalize_answer_and_exact_match() -> None:
+    assert normalize_answer("The  Cat!") == "cat" and normalize_answer("an apple.") == "apple"
+    assert normalize_answer("Yes, it's RED") == "yes it s red"
+    assert exact_match(["The cat.", "dog", "two"], ["cat", "a Dog", "2"]) == pytest.approx(2 / 3)
+
+
+def test_bleu4_by_hand() -> None:
+    """Clipped n-gram precisions 5/6, 3/5, 2/4, 1/3 in both pairs -> corpus 10/12, 6/10, 4/8, 2/6;
+    candidate length 12 vs closest reference length 13 -> brevity penalty exp(1 - 13/12)."""
+    scores = caption_scores(["The cat sat on the mat.", "a dog runs in the park"],
+                            [["the cat sat on a mat"], ["The dog runs in the big park!"]])
+    expected = (10 / 12 * 6 / 10 * 4 / 8 * 2 / 6) ** 0.25 * math.exp(1 - 13 / 12)
+    assert scores["bleu4"] == pytest.approx(expected, rel=1e-6)
+    assert caption_scores(["a b c d"], [["a b c d"]])["bleu4"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_cider_d_by_hand() -> None:
+    """CIDEr-D (pycocoevalcap): per n, cosine of tf-idf vectors with hypothesis weights clipped to the
+    reference's, idf = log(#images) - log(df), times a Gaussian penalty on the (bigram-count) length
+    difference, sigma 6; mean over n = 1..4, times 10, mean over images.
+
+    Image 1, 'a cat' vs 'a black cat': 'a' has idf 0 (in both images); unigrams: L^2 / (L * L*sqrt2);
+    no shared bigram; no trigrams in the hypothesis; length 1 vs 2 bigrams -> exp(-1/72).
+    Image 2, identical 'a white dog': n = 1, 2, 3 give 1, n = 4 has no n-grams -> 0."""
+    scores = caption_scores(["a cat", "A white dog."], [["a black cat"], ["a white dog"]])
+    image1 = 10 * (1 / math.sqrt(2) * math.exp(-1 / 72)) / 4
+    image2 = 10 * 3 / 4
+    assert scores["cider"] == pytest.approx((image1 + image2) / 2, rel=1e-6)
+    assert caption_scores(["red fox", "blue sky"], [["red fox"], ["blue sky"]])["cider"] == pytest.approx(10 * 2 / 4)
+
+
+def samples_of(rows: list[tuple[str, str]]) -> list[Sample]:
+    return [Sample("t", str(i), [image(i)], "w5", q, a) for i, (q, a) in enumerate(rows)]
+
+
+def test_validation_loss_is_token_weighted(tmp_path) -> None:
+    model, processor = load_model(save_tiny(tmp_path))
+    samples = samples_of([("w1 w2", "w3"), ("w4", "w5 w6 w7 w8"), ("", "w9 w10")])
+    result = validation_loss(model, processor, samples, batch_size=2)
+    encoder, collate = Encoder(processor.tokenizer, processor.image_processor), Collator.for_tokenizer(processor.tokenizer)
+    total = tokens = 0
+    for sample in samples:
+        row = collate([encoder(sample)])
+        count = int((row["labels"][:, 1:] != -100).sum())
+        with torch.no_grad():
+            total, tokens = total + float(model(**row).loss) * count, tokens + count
+    assert result["tokens"] == tokens == 2 + 5 + 3  # answers + EOS
+    assert result["loss"] == pytest.approx(total / tokens, rel=1e-5)
+    assert result["perplexity"] == pytest.approx(math.exp(total / tokens), rel=1e-5)
+
+
+def test_gallery_is_self_contained_and_escaped(tmp_path) -> None:
+    items = [GalleryItem(image(0), "what <b>?", "cat", "cat", True), GalleryItem(image(1), "", "a dog", "dog", None)]
+    page = write_gallery(items, tmp_path / "g" / "gallery.html").read_text()
+    assert page.count('src="data:image/jpeg;base64,') == 2 and "what &lt;b&gt;?" in page
+    assert 'class="card correct"' in page and 'class="card caption"' in page and "http" not in page
+
+
+def test_eval_cli_end_to_end(tmp_path, capsys) -> None:
+    folder = save_tiny(tmp_path / "model")
+    model, processor = load_model(folder)
+    for i in range(4):
+        image(i).save(tmp_path / f"{i}.png")
+    said = ask(model, processor, [tmp_path / "0.png"], ["w1 w2"], instruction="", max_new_tokens=8)[0]
+    rows = [{"image": "0.png", "question": "w1 w2", "answer": f"The {said}."},  # correct after normalisation
+            {"image": "1.png", "question": "w3", "answer": "w90"},
+            {"image": "2.png", "caption": "w4 w5 w6", "instruction": "w7"},
+            {"image": "3.png", "caption": "w8 w9", "instruction": "w7"},
+            {"image": "missing.png", "question": "w1", "answer": "w2"}]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["eval", "--model", str(folder), "--data", str(tmp_path / "data.jsonl"),
+                              "--batch-size", "3", "--max-new-tokens", "8", "--out-dir", str(tmp_path / "out")])
+    assert args.func(args) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert json.loads(capsys.readouterr().out.split("\nmetrics,")[0]) == metrics
+    assert metrics["samples"] == 4 and metrics["vqa_count"] == 2 and metrics["caption_count"] == 2
+    assert metrics["vqa_exact_match"] == 0.5 and metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
+    assert {"caption_bleu4", "caption_cider"} <= set(metrics)
+    answers = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    assert [a["correct"] for a in answers] == [True, False, None, None] and answers[0]["answer"] == said
+    assert (tmp_path / "out" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 4
+    samples, policy = load_samples(str(tmp_path / "data.jsonl"))
+    assert len(samples) == 4 and policy.rejected["image_not_found"] == 1
