@@ -1,0 +1,165 @@
+"""Issue 2 speed targets on shape `bench-small` (see ../shared/notes/benchmarks.md), against the HF Llava peer.
+
+Both models are built from the same CLIP and Llama configs with random weights (seed 0), frozen, with PEFT
+LoRA r=8 alpha=32 on q/k/v of the LLM and the projection trainable; AdamW; fp32; 2 threads. Steps of the two
+models are interleaved so that both see the same machine load; each figure is the median of the repeats.
+
+Prints: training samples/s (ratio, goal >= 1.3x), greedy decode tokens/s at batch 1 (ratio, goal >= 1.1x),
+our batch-8 decode throughput over batch 1 (goal >= 5x), and the fraction of the measured matmul peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from peft import LoraConfig, get_peft_model
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM, LlavaConfig
+from transformers import LlavaForConditionalGeneration
+
+from gitllm import GitLLMConfig, GitLLMForCausalLM
+
+BATCH, TEXT, PROMPT, NEW_TOKENS, VOCAB = 8, 64, 16, 64, 32000
+LORA = dict(r=8, lora_alpha=32, lora_dropout=0.0)
+
+
+def vision_config() -> CLIPVisionConfig:
+    return CLIPVisionConfig(image_size=224, patch_size=16, hidden_size=384, intermediate_size=1536,
+                            num_hidden_layers=6, num_attention_heads=6)
+
+
+def llama_config(vocab: int = VOCAB) -> LlamaConfig:
+    return LlamaConfig(vocab_size=vocab, hidden_size=512, intermediate_size=1376, num_hidden_layers=8,
+                       num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=1024,
+                       pad_token_id=0, bos_token_id=1, eos_token_id=2)
+
+
+def build_gitllm() -> torch.nn.Module:
+    torch.manual_seed(0)
+    vision = CLIPVisionModel._from_config(vision_config(), attn_implementation="sdpa")
+    llm = LlamaForCausalLM._from_config(llama_config(), attn_implementation="sdpa")
+    config = GitLLMConfig(vision_config=vision.config, text_config=llm.config)
+    model = GitLLMForCausalLM(config, vision_model=vision, language_model=llm)
+    lora = LoraConfig(target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj)",
+                      modules_to_save=["visual_projection"], **LORA)
+    return get_peft_model(model, lora)
+
+
+def build_llava() -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = LlavaConfig(vision_config=vision_config(), text_config=llama_config(VOCAB + 1),
+                         vision_feature_select_strategy="full", vision_feature_layer=-1, image_token_index=VOCAB,
+                         image_seq_length=197)
+    config._attn_implementation = "sdpa"
+    model = LlavaForConditionalGeneration(config)
+    lora = LoraConfig(target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj)",
+                      modules_to_save=["multi_modal_projector"], **LORA)
+    return get_peft_model(model, lora)
+
+
+def gitllm_batch(batch: int, text: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(3, VOCAB, (batch, text), generator=generator)
+    input_ids[:, 0] = 1
+    return {"pixel_values": torch.randn(batch, 3, 224, 224, generator=generator), "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids)}
+
+
+def llava_batch(batch: int, text: int) -> dict[str, torch.Tensor]:
+    ours = gitllm_batch(batch, text)
+    image_tokens = torch.full((batch, 197), VOCAB)
+    input_ids = torch.cat([image_tokens, ours["input_ids"]], dim=1)
+    return {"pixel_values": ours["pixel_values"], "input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict, labels: torch.Tensor) -> None:
+    loss = model(**batch, labels=labels).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def step_flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of an fp32 square matmul, best of `repeats`."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    peak = matmul_peak()
+
+    ours, peer = build_gitllm(), build_llava()
+    ours_batch, peer_batch = gitllm_batch(BATCH, TEXT), llava_batch(BATCH, TEXT)
+    ours_labels = ours_batch["input_ids"]
+    peer_labels = peer_batch["input_ids"].masked_fill(peer_batch["input_ids"] == VOCAB, -100)
+    ours_opt = torch.optim.AdamW([p for p in ours.parameters() if p.requires_grad], lr=1e-4)
+    peer_opt = torch.optim.AdamW([p for p in peer.parameters() if p.requires_grad], lr=1e-4)
+    ours.train(), peer.train()
+
+    def ours_step() -> None:
+        train_step(ours, ours_opt, ours_batch, ours_labels)
+
+    def peer_step() -> None:
+        train_step(peer, peer_opt, peer_batch, peer_labels)
+
+    ours_flops, peer_flops = step_flops(ours_step), step_flops(peer_step)  # also the warm-up
+    train_times: dict[str, list[float]] = {"gitllm": [], "llava": []}
+    for _ in range(args.repeats):
+        train_times["gitllm"].append(timed(ours_step))
+        train_times["llava"].append(timed(peer_step))
+    ours_step_s, peer_step_s = (statistics.median(train_times[k]) for k in ("gitllm", "llava"))
+
+    ours.eval(), peer.eval()
+    generate = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0)
+    decode_times: dict[str, list[float]] = {"gitllm": [], "llava": [], "gitllm_b8": []}
+    one, one_peer, eight = gitllm_batch(1, PROMPT), llava_batch(1, PROMPT), gitllm_batch(8, PROMPT)
+    with torch.no_grad():
+        for repeat in range(args.repeats + 1):  # the first round is the warm-up
+            times = {
+                "gitllm": timed(lambda: ours.generate(**one, **generate)),
+                "llava": timed(lambda: peer.generate(**one_peer, **generate)),
+                "gitllm_b8": timed(lambda: ours.generate(**eight, **generate)),
+            }
+            if repeat:
+                for key, value in times.items():
+                    decode_times[key].append(value)
+    tok_s = {key: (8 if key.endswith("b8") else 1) * NEW_TOKENS / statistics.median(v)
+             for key, v in decode_times.items()}
+
+    print(f"matmul peak (fp32, 2 threads): {peak / 1e9:.0f} GFLOP/s")
+    print(f"training step, batch {BATCH} x {TEXT} text tokens + 197 image tokens (median of {args.repeats}):")
+    for name, step_s, flops in (("gitllm", ours_step_s, ours_flops), ("llava", peer_step_s, peer_flops)):
+        print(f"  {name:7s} {step_s:6.2f} s/step  {BATCH / step_s:5.2f} samples/s  {flops / 1e9:6.0f} GFLOP/step  "
+              f"{flops / step_s / 1e9:5.0f} GFLOP/s = {flops / step_s / peak:4.0%} of peak")
+    print(f"  training samples/s ratio gitllm/llava: {peer_step_s / ours_step_s:.2f}x (goal >= 1.3x)")
+    print(f"greedy decode, {PROMPT}-token prompt after 197 image tokens, {NEW_TOKENS} new tokens:")
+    for key, value in tok_s.items():
+        print(f"  {key:9s} {value:6.1f} tokens/s")
+    print(f"  decode batch-1 ratio gitllm/llava: {tok_s['gitllm'] / tok_s['llava']:.2f}x (goal >= 1.1x)")
+    print(f"  gitllm batch-8 / batch-1 throughput: {tok_s['gitllm_b8'] / tok_s['gitllm']:.2f}x (goal >= 5x)")
+
+
+if __name__ == "__main__":
+    main()
