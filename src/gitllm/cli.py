@@ -14,6 +14,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.zoo.cli",
     "gitllm.data.cli",
     "gitllm.train.cli",
+    "gitllm.play.cli",
+    "gitllm.eval.cli",
 )
 
 
