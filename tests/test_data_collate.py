@@ -10,7 +10,7 @@ from test_data_fixtures import clip_processor, good_m3it, tokenizer
 from torch.utils.data import DataLoader
 
 from gitllm.data import (
-    Collator, EncodedDataset, EncodedStream, Encoder, LengthGroupedSampler, read,
+    Collator, EncodedDataset, EncodedStream, Encoder, LengthGroupedSampler, group_by_length, read,
 )
 from gitllm.data.encode import IGNORE_INDEX
 
@@ -40,17 +40,27 @@ def test_pad_token_falls_back_to_eos() -> None:
 
 def test_length_grouped_sampler_groups_similar_lengths() -> None:
     lengths = [1, 100, 2, 99, 3, 98, 4, 97] * 4
-    order = list(LengthGroupedSampler(lengths, batch_size=4, window_batches=8, seed=1))
+    sampler = LengthGroupedSampler(lengths, batch_size=4, window_batches=8, seed=1)
+    order = list(sampler)
     assert sorted(order) == list(range(len(lengths)))
     batches = [[lengths[i] for i in order[k : k + 4]] for k in range(0, len(order), 4)]
     assert all(max(b) - min(b) <= 3 for b in batches)
+    sampler.set_epoch(1)
+    assert list(sampler) != order and sorted(sampler) == sorted(order)
+
+
+def test_group_by_length_streams_window_by_window() -> None:
+    stream = iter([5, 1, 6, 2, 7, 3, 8, 4, 9])
+    out = list(group_by_length(stream, lambda n: n, batch_size=2, window_batches=2))
+    assert sorted(out[:4]) == [1, 2, 5, 6] and sorted(out[4:8]) == [3, 4, 7, 8] and out[8:] == [9]
+    assert {tuple(sorted(out[i : i + 2])) for i in (0, 2)} == {(1, 2), (5, 6)}
 
 
 def test_stream_and_map_datasets_through_a_dataloader(tmp_path: Path) -> None:
     path = good_m3it(tmp_path / "coco" / "train.jsonl")
     tok = tokenizer("llama")
     encoder, collate = Encoder(tok, clip_processor()), Collator.for_tokenizer(tok)
-    [batch] = DataLoader(EncodedStream(str(path), encoder), batch_size=3, collate_fn=collate)
+    [batch] = DataLoader(EncodedStream(str(path), encoder, group_batch_size=3), batch_size=3, collate_fn=collate)
     assert batch["pixel_values"].shape == (3, 3, 32, 32) and batch["input_ids"].shape[0] == 3
     samples = list(read(str(path)))
     dataset = EncodedDataset(samples, encoder)

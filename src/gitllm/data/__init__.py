@@ -26,6 +26,7 @@ _LAZY = {
     "IGNORE_INDEX": "gitllm.data.encode",
     "Collator": "gitllm.data.collate",
     "LengthGroupedSampler": "gitllm.data.sampler",
+    "group_by_length": "gitllm.data.sampler",
     "EncodedStream": "gitllm.data.dataset",
     "EncodedDataset": "gitllm.data.dataset",
     "PixelTransform": "gitllm.data.pixels",

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from gitllm.data.encode import Encoder
 from gitllm.data.readers import read
 from gitllm.data.rows import RowPolicy
+from gitllm.data.sampler import group_by_length
 from gitllm.data.schema import Sample
 
 
@@ -20,14 +21,22 @@ class EncodedStream(IterableDataset):
     Bad rows (while reading or encoding) raise BadRowError, or with `policy.skip_bad` are counted in
     `policy` (cumulative over passes) and a summary is printed to stderr after each pass.
     DataLoader workers each take every num_workers-th sample, so rows are encoded once per pass.
+    With `group_batch_size`, rows come grouped by length (see `group_by_length`) for that batch size.
     """
 
-    def __init__(self, source: str, encoder: Encoder, format: str | None = None,
-                 policy: RowPolicy | None = None, **options: Any) -> None:
+    def __init__(self, source: str, encoder: Encoder, format: str | None = None, policy: RowPolicy | None = None,
+                 group_batch_size: int | None = None, **options: Any) -> None:
         self.source, self.encoder, self.format, self.options = source, encoder, format, options
         self.policy = policy if policy is not None else RowPolicy()
+        self.group_batch_size = group_batch_size
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        rows = self._rows()
+        if self.group_batch_size:
+            rows = group_by_length(rows, lambda row: len(row["input_ids"]), self.group_batch_size)
+        return rows
+
+    def _rows(self) -> Iterator[dict[str, torch.Tensor]]:
         worker = get_worker_info()
         shard, shards = (worker.id, worker.num_workers) if worker else (0, 1)
         for i, sample in enumerate(read(self.source, self.format, self.policy, **self.options)):

@@ -1,22 +1,35 @@
-"""Length-grouped sampling: batches of similar length waste less padding."""
+"""Length grouping: batches of similar length waste less padding, for map-style and streaming datasets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
 
-import torch
 from torch.utils.data import Sampler
+
+T = TypeVar("T")
+
+
+def group_by_length(items: Iterable[T], length: Callable[[T], int], batch_size: int, window_batches: int = 50,
+                    seed: int = 0) -> Iterator[T]:
+    """Reorders a stream window by window: each window of `batch_size * window_batches` items is sorted by
+    `length`, cut into batches, and the batches are yielded in random order. Memory: one window."""
+    assert batch_size > 0 and window_batches > 0
+    rng, stream = random.Random(seed), iter(items)
+    while window := sorted(islice(stream, batch_size * window_batches), key=length):
+        batches = [window[i : i + batch_size] for i in range(0, len(window), batch_size)]
+        rng.shuffle(batches)
+        for batch in batches:
+            yield from batch
 
 
 class LengthGroupedSampler(Sampler[int]):
-    """Shuffles indices, then sorts each window of `batch_size * window_batches` by length (longest first).
-
-    Consecutive `batch_size` indices then have similar `lengths` while the epoch order stays random.
-    """
+    """Indices in random order, grouped so consecutive `batch_size` indices have similar `lengths`."""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, window_batches: int = 50, seed: int = 0) -> None:
-        assert batch_size > 0 and window_batches > 0
-        self.lengths, self.window = list(lengths), batch_size * window_batches
+        self.lengths, self.batch_size, self.window_batches = list(lengths), batch_size, window_batches
         self.seed, self.epoch = seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -26,7 +39,7 @@ class LengthGroupedSampler(Sampler[int]):
         return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        for start in range(0, len(order), self.window):
-            yield from sorted(order[start : start + self.window], key=lambda i: -self.lengths[i])
+        seed = self.seed + self.epoch
+        order = list(range(len(self.lengths)))
+        random.Random(seed).shuffle(order)
+        return group_by_length(order, self.lengths.__getitem__, self.batch_size, self.window_batches, seed)
