@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from gitllm.play import load_model
-from gitllm.play.server import Limits, Playground, make_server
-from test_play_helpers import image, one_torch_thread, png_bytes, save_tiny  # noqa: F401 (fixture)
+from gitllm.play.server import Limits, Playground
+from test_play_helpers import image, one_torch_thread, png_bytes, running_server, save_tiny  # noqa: F401 (fixture)
 
 QUESTIONS = ["w1 w2", "w3 w4 w5 w6 w7", "w9", "w10 w11 w12", "w20 w21"]
 MAX_PIXELS = 128 * 128
@@ -24,13 +23,8 @@ MAX_PIXELS = 128 * 128
 def base_url(tmp_path_factory) -> Iterator[str]:
     model, processor = load_model(save_tiny(tmp_path_factory.mktemp("tiny")))
     limits = Limits(max_body_bytes=1 << 20, max_pixels=MAX_PIXELS)
-    server = make_server(Playground(model, processor, model_name="tiny", limits=limits), port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with running_server(Playground(model, processor, model_name="tiny", limits=limits)) as url:
+        yield url
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
