@@ -81,6 +81,8 @@ def test_decompression_bomb_limit_is_a_clear_error() -> None:
 def test_very_large_images_are_downscaled() -> None:
     out = load_image(_png(Image.new("RGB", (3000, 1500))), max_side=1000)
     assert out.size == (1000, 500)
+    given = Image.new("RGB", (300, 150))
+    assert load_image(given, max_side=100).size == (100, 50) and given.size == (300, 150)  # caller's image kept
 
 
 def test_jpeg_draft_keeps_the_needed_shortest_side() -> None:

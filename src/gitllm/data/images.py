@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gitllm.data.rows import REASONS
+
 ImageSource = bytes | str | os.PathLike | Image.Image
 
 MAX_PIXELS = 89_478_485  # PIL's own bomb-warning threshold (about 0.25 GiB as RGB)
@@ -23,6 +25,7 @@ class ImageError(ValueError):
     """An image that cannot be loaded; `reason` is one of gitllm.data.rows.REASONS."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        assert reason in REASONS, reason
         self.reason, self.detail = reason, detail
         super().__init__(f"{reason}: {detail}")
 
@@ -46,7 +49,7 @@ def load_image(
         image = ImageOps.exif_transpose(image)
     image = to_rgb(image)
     if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+        image = ImageOps.contain(image, (max_side, max_side), Image.Resampling.BICUBIC)
     # Contract: callers always get a fully decoded RGB image.
     assert image.mode == "RGB"
     return image

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from gitllm.data.readers.common import samples
 from gitllm.data.rows import RowPolicy
 from gitllm.data.schema import Sample
 
 
-def read(source: str, policy: RowPolicy, instruction: str = "", **_: Any) -> Iterator[Sample]:
+def read(source: str, policy: RowPolicy, instruction: str = "") -> Iterator[Sample]:
     """Questions of split `source` ('train' or 'test', optionally prefixed 'easyvqa:'), in package order."""
     import easy_vqa
 

@@ -38,7 +38,7 @@ def record_to_sample(row: dict[str, Any], source: str, row_id: str, image_folder
     return Sample(source, row_id, images, instruction=instruction, turns=turns, task="llava")
 
 
-def read(source: str, policy: RowPolicy, image_folder: str | None = None, **_: Any) -> Iterator[Sample]:
+def read(source: str, policy: RowPolicy, image_folder: str | None = None) -> Iterator[Sample]:
     """Records from `source` (.json array or .jsonl); image paths are relative to `image_folder`
     (default: the JSON file's folder)."""
     path = Path(source)

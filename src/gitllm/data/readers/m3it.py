@@ -88,7 +88,7 @@ def round_robin(streams: Iterable[Iterator[Sample]]) -> Iterator[Sample]:
 
 
 def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
-               split: str | None = None, **_: Any) -> Iterator[Sample]:
+               split: str | None = None) -> Iterator[Sample]:
     """Original M3IT jsonl: one file, or a folder of `<task>/<split>.jsonl` files."""
 
     def one(path: Path) -> Iterator[Sample]:
@@ -102,7 +102,7 @@ def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None
 
 
 def read_parquet(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
-                 split: str | None = None, batch_rows: int = 64, **_: Any) -> Iterator[Sample]:
+                 split: str | None = None, batch_rows: int = 64) -> Iterator[Sample]:
     """Converted parquet copies (`image` column), read `batch_rows` rows at a time."""
     import pyarrow.parquet as pq
 
@@ -122,7 +122,7 @@ def read_parquet(source: str, policy: RowPolicy, tasks: str | Sequence[str] | No
 
 
 def read_hub(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
-             split: str | None = None, **_: Any) -> Iterator[Sample]:
+             split: str | None = None) -> Iterator[Sample]:
     """`datasets` streaming: `source` is a hub repo id (or local dataset folder) with one config per task."""
     import datasets
 

@@ -34,7 +34,7 @@ def row_to_sample(row: dict[str, Any], source: str, row_id: str, folder: Path, c
 
 
 def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
-               caption_instruction: str = CAPTION_INSTRUCTION, **_: Any) -> Iterator[Sample]:
+               caption_instruction: str = CAPTION_INSTRUCTION) -> Iterator[Sample]:
     """A .csv/.tsv (header row) or .jsonl table; row ids are line numbers (header is line 1)."""
     path = Path(source)
     folder = Path(image_folder) if image_folder else path.parent
@@ -52,13 +52,12 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             yield str(rows.line_num), row
 
 
-def read_folder(source: str, policy: RowPolicy, caption_instruction: str = CAPTION_INSTRUCTION,
-                **options: Any) -> Iterator[Sample]:
+def read_folder(source: str, policy: RowPolicy, caption_instruction: str = CAPTION_INSTRUCTION) -> Iterator[Sample]:
     """A folder with metadata.jsonl/.csv, else images with same-stem .txt captions (missing: a bad row)."""
     folder = Path(source)
     for name in ("metadata.jsonl", "metadata.csv"):
         if (folder / name).is_file():
-            return read_table(str(folder / name), policy, caption_instruction=caption_instruction, **options)
+            return read_table(str(folder / name), policy, caption_instruction=caption_instruction)
 
     def parse(row_id: str, image: Path) -> Sample:
         caption = image.with_suffix(".txt")
