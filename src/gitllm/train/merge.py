@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from gitllm.train.build import build_model
 from gitllm.train.config import CONFIG_FILE_NAME, load_config
@@ -10,10 +11,10 @@ from gitllm.train.groups import apply_groups, unwrap
 from gitllm.train.state import load_trainable
 
 
-def merge_run(run_dir: str | Path, out: str | Path, checkpoint: str | None = None) -> Path:
-    """Rebuild the run's starting model, load its trained weights (`final/` or `checkpoint`), merge LoRA into
-    the base weights and save model + processor to `out`, loadable by `GitLLMForCausalLM.from_pretrained`."""
-    run_dir, out = Path(run_dir), Path(out)
+def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[Any, Any]:
+    """(model, processor) of a run: its starting model with the trained weights (`final/` or `checkpoint`)
+    loaded and LoRA merged into the base weights, in memory."""
+    run_dir = Path(run_dir)
     config_file = run_dir / CONFIG_FILE_NAME
     if not config_file.is_file():
         raise ValueError(f"{run_dir} is not a gitllm run folder (no {CONFIG_FILE_NAME})")
@@ -24,8 +25,13 @@ def merge_run(run_dir: str | Path, out: str | Path, checkpoint: str | None = Non
     model, processor = build_model(config)
     model = apply_groups(model, config.groups, config.lora, config.vit_lora)
     load_trainable(model, weights)
-    plain = model.merge_and_unload() if model is not unwrap(model) else model
+    return (model.merge_and_unload() if model is not unwrap(model) else model), processor
+
+
+def merge_run(run_dir: str | Path, out: str | Path, checkpoint: str | None = None) -> Path:
+    """`load_run`, then save model + processor to `out`, loadable by `GitLLMForCausalLM.from_pretrained`."""
+    plain, processor = load_run(run_dir, checkpoint)
     plain.requires_grad_(True)
     plain.save_pretrained(out)
     processor.save_pretrained(out)
-    return out
+    return Path(out)
