@@ -45,15 +45,15 @@ class Encoder:
 
     def __call__(self, sample: Sample) -> dict[str, torch.Tensor]:
         """`input_ids` (T,) long, `labels` (T,) long with -100 where not trained, `pixel_values` (3,H,W) float."""
+        return {**self.text(sample), "pixel_values": self.pixel_values(sample)}
+
+    def text(self, sample: Sample) -> dict[str, torch.Tensor]:
+        """The training text alone: `input_ids` and `labels` (T,) long (for callers with cached image features)."""
         sample.require_answer()
         input_ids, labels = self.tokenize(self.pieces(sample))
         if len(input_ids) > self.max_length:
             raise sample.error("too_long", f"{len(input_ids)} text tokens > max_length {self.max_length}")
-        return {
-            "input_ids": torch.tensor(input_ids, dtype=torch.long),
-            "labels": torch.tensor(labels, dtype=torch.long),
-            "pixel_values": self.pixel_values(sample),
-        }
+        return {"input_ids": torch.tensor(input_ids, dtype=torch.long), "labels": torch.tensor(labels, dtype=torch.long)}
 
     def prompt(self, sample: Sample) -> dict[str, torch.Tensor]:
         """Generation input: the text up to and including the answer cue (`##Answer:` for git-llm).

@@ -31,8 +31,8 @@ READERS: dict[str, Reader] = {
 def read(source: str, format: str | None = None, policy: RowPolicy | None = None, **options: Any) -> Iterator[Sample]:
     """Samples from `source` in `format` (detected when None); bad rows raise unless `policy.skip_bad`.
 
-    `options` go to the format's reader (e.g. tasks/split for M3IT, image_folder for LLaVA and tables);
-    one the reader does not take is a TypeError, never silently ignored."""
+    `options` go to the format's reader (tasks/split for M3IT, image_folder for LLaVA and tables, instruction
+    for easy-VQA); each reader ignores the options of other formats, so one option set serves a mixed config."""
     name = format or detect_format(source)
     if name not in READERS:
         raise KeyError(f"unknown data format {name!r}; known: {sorted(READERS)}")

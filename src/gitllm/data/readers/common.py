@@ -60,7 +60,7 @@ def json_array_rows(path: Path, chunk_chars: int = 1 << 20) -> Iterator[tuple[st
             buffer, index = buffer[end:], index + 1
 
 
-def record(source: str, row_id: str, raw: Any) -> dict[str, Any]:
+def parse_json(source: str, row_id: str, raw: Any) -> dict[str, Any]:
     """A JSON object from a raw row (a jsonl line, or an already decoded element), or BadRowError('bad_json')."""
     try:
         row = json.loads(raw) if isinstance(raw, str) else raw

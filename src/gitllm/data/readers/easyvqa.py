@@ -9,7 +9,7 @@ from gitllm.data.rows import RowPolicy
 from gitllm.data.schema import Sample
 
 
-def read(source: str, policy: RowPolicy, instruction: str = "") -> Iterator[Sample]:
+def read(source: str, policy: RowPolicy, instruction: str = "", **_: object) -> Iterator[Sample]:
     """Questions of split `source` ('train' or 'test', optionally prefixed 'easyvqa:'), in package order."""
     import easy_vqa
 

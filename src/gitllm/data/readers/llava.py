@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, json_array_rows, jsonl_rows, record, samples
+from gitllm.data.readers.common import get, json_array_rows, jsonl_rows, parse_json, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample, Turn
 
@@ -38,7 +38,7 @@ def record_to_sample(row: dict[str, Any], source: str, row_id: str, image_folder
     return Sample(source, row_id, images, instruction=instruction, turns=turns, task="llava")
 
 
-def read(source: str, policy: RowPolicy, image_folder: str | None = None) -> Iterator[Sample]:
+def read(source: str, policy: RowPolicy, image_folder: str | None = None, **_: object) -> Iterator[Sample]:
     """Records from `source` (.json array or .jsonl); image paths are relative to `image_folder`
     (default: the JSON file's folder)."""
     path = Path(source)
@@ -46,6 +46,6 @@ def read(source: str, policy: RowPolicy, image_folder: str | None = None) -> Ite
     rows = jsonl_rows(path) if path.suffix == ".jsonl" else json_array_rows(path)
 
     def parse(row_id: str, row: Any) -> Sample:
-        return record_to_sample(record(source, row_id, row), source, row_id, folder)
+        return record_to_sample(parse_json(source, row_id, row), source, row_id, folder)
 
     return samples(rows, parse, policy)

@@ -14,7 +14,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, jsonl_rows, record, samples
+from gitllm.data.readers.common import get, jsonl_rows, parse_json, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Base64Image, Sample
 
@@ -88,13 +88,13 @@ def round_robin(streams: Iterable[Iterator[Sample]]) -> Iterator[Sample]:
 
 
 def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
-               split: str | None = None) -> Iterator[Sample]:
+               split: str | None = None, **_: object) -> Iterator[Sample]:
     """Original M3IT jsonl: one file, or a folder of `<task>/<split>.jsonl` files."""
 
     def one(path: Path) -> Iterator[Sample]:
         def parse(row_id: str, line: str) -> Sample:
             row_id = f"{path.parent.name}:{row_id}"
-            return row_to_sample(record(str(path), row_id, line), str(path), row_id, path.parent.name)
+            return row_to_sample(parse_json(str(path), row_id, line), str(path), row_id, path.parent.name)
 
         return samples(jsonl_rows(path), parse, policy)
 
@@ -102,7 +102,7 @@ def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None
 
 
 def read_parquet(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
-                 split: str | None = None, batch_rows: int = 64) -> Iterator[Sample]:
+                 split: str | None = None, batch_rows: int = 64, **_: object) -> Iterator[Sample]:
     """Converted parquet copies (`image` column), read `batch_rows` rows at a time."""
     import pyarrow.parquet as pq
 
@@ -122,7 +122,7 @@ def read_parquet(source: str, policy: RowPolicy, tasks: str | Sequence[str] | No
 
 
 def read_hub(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
-             split: str | None = None) -> Iterator[Sample]:
+             split: str | None = None, **_: object) -> Iterator[Sample]:
     """`datasets` streaming: `source` is a hub repo id (or local dataset folder) with one config per task."""
     import datasets
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, jsonl_rows, record, samples
+from gitllm.data.readers.common import get, jsonl_rows, parse_json, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample
 
@@ -34,13 +34,13 @@ def row_to_sample(row: dict[str, Any], source: str, row_id: str, folder: Path, c
 
 
 def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
-               caption_instruction: str = CAPTION_INSTRUCTION) -> Iterator[Sample]:
+               caption_instruction: str = CAPTION_INSTRUCTION, **_: object) -> Iterator[Sample]:
     """A .csv/.tsv (header row) or .jsonl table; row ids are line numbers (header is line 1)."""
     path = Path(source)
     folder = Path(image_folder) if image_folder else path.parent
 
     def parse(row_id: str, row: Any) -> Sample:
-        return row_to_sample(record(source, row_id, row), source, row_id, folder, caption_instruction)
+        return row_to_sample(parse_json(source, row_id, row), source, row_id, folder, caption_instruction)
 
     return samples(jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path), parse, policy)
 
@@ -52,7 +52,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             yield str(rows.line_num), row
 
 
-def read_folder(source: str, policy: RowPolicy, caption_instruction: str = CAPTION_INSTRUCTION) -> Iterator[Sample]:
+def read_folder(source: str, policy: RowPolicy, caption_instruction: str = CAPTION_INSTRUCTION,
+                **_: object) -> Iterator[Sample]:
     """A folder with metadata.jsonl/.csv, else images with same-stem .txt captions (missing: a bad row)."""
     folder = Path(source)
     for name in ("metadata.jsonl", "metadata.csv"):
