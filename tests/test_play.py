@@ -12,6 +12,7 @@ import torch
 from gitllm.data import Turn
 from gitllm.play import GenerationSettings, ask, load_model, stream_answer
 from gitllm.play import cli as play_cli
+from gitllm.play.loader import prompt_defaults
 from gitllm.play.chat import ChatSession, run_chat
 from gitllm.play.generate import question_sample
 from test_play_helpers import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
@@ -46,6 +47,25 @@ def test_load_model_names_what_it_accepts(tmp_path) -> None:
     tiny_model().save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="no gitllm processor"):
         load_model(tmp_path)
+
+
+def test_load_model_takes_a_training_run(tmp_path) -> None:
+    """A run folder (and its final/) loads with LoRA merged; its template and instruction become the defaults."""
+    from gitllm.train import train
+    from gitllm.train.merge import load_run
+    from test_train_support import tiny_config
+
+    config = tiny_config(tmp_path, max_steps=2)
+    config["data"] |= {"instruction": "w7 w8"}
+    run = train(config).output_dir
+    expected, _ = load_run(run)
+    batch = random_batch()
+    for source in (run, run / "final"):
+        model, processor = load_model(source)
+        with torch.no_grad():
+            torch.testing.assert_close(model(**batch).logits, expected.eval()(**batch).logits)
+        assert prompt_defaults(source) == ("git-llm", "w7 w8")
+    assert prompt_defaults(tmp_path) == ("git-llm", "")
 
 
 def test_batched_answers_equal_one_at_a_time(loaded) -> None:

@@ -13,8 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="model folder, adapter folder or VISION+LLM halves")
     parser.add_argument("--data", required=True, help="file, folder, 'easyvqa:test', ... (see gitllm data check)")
     parser.add_argument("--format", choices=sorted(READERS), help="default: detected from --data")
-    parser.add_argument("--instruction", help="instruction for readers that take one (easy-VQA)")
-    parser.add_argument("--template", default="git-llm", choices=sorted(TEMPLATES))
+    parser.add_argument("--instruction", help="for readers that take one (easy-VQA); default: the run's")
+    parser.add_argument("--template", choices=sorted(TEMPLATES), help="default: the run's, else git-llm")
     parser.add_argument("--limit", type=int, default=200, help="samples evaluated (first N)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=32)
@@ -26,8 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from gitllm.eval.evaluate import evaluate, load_samples
     from gitllm.play.generate import GenerationSettings
+    from gitllm.play.cli import fill_prompt_defaults
     from gitllm.play.loader import load_model
 
+    fill_prompt_defaults(args)
     options = {"instruction": args.instruction} if args.instruction else {}
     samples, policy = load_samples(args.data, args.format, args.limit, **options)
     policy.report()

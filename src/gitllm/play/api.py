@@ -59,21 +59,22 @@ def decode_image(url: Any, max_pixels: int) -> Any:
         raise ApiError(status, f"image rejected: {err.detail}", err.reason) from None
 
 
-def parse_chat_request(body: Any, max_pixels: int) -> ChatRequest:
-    """Validate a decoded JSON body into a ChatRequest; every problem is an ApiError naming it."""
+def parse_chat_request(body: Any, max_pixels: int, default_instruction: str = "") -> ChatRequest:
+    """Validate a decoded JSON body into a ChatRequest (no system message: `default_instruction`); every
+    problem is an ApiError naming it."""
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list")
-    instruction, turns, images = "", [], []
+    system, turns, images = [], [], []
     for k, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
             raise ApiError(400, f"messages[{k}] must be an object with role system, user or assistant")
         text, found = _content(message.get("content"), k)
         images += found
         if message["role"] == "system":
-            instruction = f"{instruction} {text}".strip()
+            system.append(text)
         else:
             turns.append(Turn(message["role"], text))
     if len(images) != 1:
@@ -83,7 +84,7 @@ def parse_chat_request(body: Any, max_pixels: int) -> ChatRequest:
     settings = _settings(body)
     image = decode_image(images[0], max_pixels)
     try:
-        sample = question_sample(image, turns, instruction)
+        sample = question_sample(image, turns, " ".join(system) if system else default_instruction)
     except ValueError as err:  # an empty question, or roles that do not alternate
         raise ApiError(400, str(err), "empty_question" if "empty" in str(err) else "bad_conversation") from None
     return ChatRequest(sample, settings, bool(body.get("stream", False)))

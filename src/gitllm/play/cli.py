@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _model_args(parser: argparse.ArgumentParser, generation: bool) -> None:
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
-    parser.add_argument("--template", default="git-llm", choices=sorted(TEMPLATES), help="prompt format")
-    parser.add_argument("--instruction", default="", help="the ##Instruction / system text")
+    parser.add_argument("--template", choices=sorted(TEMPLATES), help="prompt format (default: the run's, else git-llm)")
+    parser.add_argument("--instruction", help="the ##Instruction / system text (default: the run's, else none)")
     if generation:
         parser.add_argument("--max-new-tokens", type=int, default=64)
         parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
@@ -58,9 +58,19 @@ def _model_args(parser: argparse.ArgumentParser, generation: bool) -> None:
         parser.add_argument("--num-beams", type=int, default=1)
 
 
+def fill_prompt_defaults(args: argparse.Namespace) -> None:
+    """Unset --template / --instruction become what the model's training run used (see prompt_defaults)."""
+    from gitllm.play.loader import prompt_defaults
+
+    template, instruction = prompt_defaults(args.model)
+    args.template = args.template or template
+    args.instruction = instruction if args.instruction is None else args.instruction
+
+
 def _load(args: argparse.Namespace):  # -> (model, processor)
     from gitllm.play.loader import load_model
 
+    fill_prompt_defaults(args)
     return load_model(args.model, args.dtype)
 
 
@@ -91,6 +101,7 @@ def run_ask(args: argparse.Namespace) -> int:
         print("error: the question is empty: ask something about the image", file=sys.stderr)
         return 2
     settings = _settings(args)
+    fill_prompt_defaults(args)
     rows = read_questions(args.input, args.question, args.instruction) if args.input else []
     model, processor = _load(args)
     if args.image:
@@ -110,8 +121,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     model, processor = _load(args)
     limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting)
-    server = make_server(Playground(model, processor, args.template, Path(args.model).name, limits), args.host,
-                         args.port)
+    playground = Playground(model, processor, args.template, args.instruction, Path(args.model).name, limits)
+    server = make_server(playground, args.host, args.port)
     print(f"gitllm playground on http://{args.host}:{server.server_port}/ (Ctrl-C to stop)", file=sys.stderr)
     try:
         server.serve_forever()

@@ -1,15 +1,16 @@
-"""`load_model`: the one loader every play command uses (saved folder, PEFT adapter folder, or two zoo halves)."""
+"""`load_model`: the one loader every play command uses (a saved folder, a training run, or two zoo halves)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.train.config import CONFIG_FILE_NAME, load_config
 
 PARTS_SEPARATOR = "+"
+MERGED_DIR = "merged"  # where `gitllm train --merge` saves a plain model inside a run folder
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -25,8 +26,9 @@ def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
 def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:
     """(model in eval mode, processor) from one of:
 
-    - a folder saved with `model.save_pretrained` + `processor.save_pretrained`;
-    - a folder holding a PEFT adapter (`adapter_config.json`) over such a folder: the adapter is merged;
+    - a folder saved with `model.save_pretrained` + `processor.save_pretrained` (e.g. `gitllm merge` output);
+    - a `gitllm train` run folder (its `merged/` when present, else `final/` merged in memory), or one of
+      its `final/` / `checkpoint-N/` folders;
     - `VISION+LLM`, two halves (zoo names, folders or hub ids), e.g. `dinov2-small+smollm2-135m-instruct`:
       pretrained halves joined by an untrained projection (for looking inside, not for answers).
     """
@@ -39,13 +41,34 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
         return model.eval(), GitLLMProcessor.from_parts(vision, llm)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"no model folder {text!r}: pass a folder saved by gitllm (model + processor), a training run's "
-            f"adapter folder, or VISION{PARTS_SEPARATOR}LLM halves such as dinov2-small+smollm2-135m-instruct"
+            f"no model folder {text!r}: pass a folder saved by gitllm (model + processor), a training run "
+            f"folder, or VISION{PARTS_SEPARATOR}LLM halves such as dinov2-small+smollm2-135m-instruct"
         )
-    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-        return _load_adapter(folder, dtype)
+    if (folder / CONFIG_FILE_NAME).is_file():
+        if (folder / MERGED_DIR / "config.json").is_file():
+            return load_model(folder / MERGED_DIR, dtype)
+        return _load_run(folder, None, dtype)
+    if not (folder / "config.json").is_file() and (folder.parent / CONFIG_FILE_NAME).is_file():
+        return _load_run(folder.parent, folder.name, dtype)
     model = GitLLMForCausalLM.from_pretrained(folder, dtype=dtype)
     return model.eval(), _load_processor(folder)
+
+
+def prompt_defaults(source: str | Path) -> tuple[str, str]:
+    """(template, instruction) a model was trained with, read from its run's config; else ('git-llm', '')."""
+    folder = Path(source)
+    for config_file in (folder / CONFIG_FILE_NAME, folder.parent / CONFIG_FILE_NAME):
+        if folder.is_dir() and config_file.is_file():
+            data = load_config(config_file).data
+            return data.template, data.instruction
+    return "git-llm", ""
+
+
+def _load_run(run_dir: Path, checkpoint: str | None, dtype: torch.dtype) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:
+    from gitllm.train.merge import load_run
+
+    model, processor = load_run(run_dir, checkpoint)
+    return model.to(dtype).eval(), processor
 
 
 def _load_processor(folder: Path) -> GitLLMProcessor:
@@ -58,16 +81,3 @@ def _load_processor(folder: Path) -> GitLLMProcessor:
     if not isinstance(processor, GitLLMProcessor):
         raise ValueError(f"{folder} holds a {type(processor).__name__}, not a GitLLMProcessor")
     return processor
-
-
-def _load_adapter(folder: Path, dtype: torch.dtype) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:
-    """A PEFT adapter over the base model its config names; merged so generation runs at full speed."""
-    from peft import PeftModel
-
-    base = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
-    if not base:
-        raise ValueError(f"{folder}/adapter_config.json names no base model")
-    model, processor = load_model(base, dtype)
-    merged = PeftModel.from_pretrained(model, folder).merge_and_unload()
-    has_processor = (folder / "processor_config.json").is_file() or (folder / "tokenizer_config.json").is_file()
-    return merged.eval(), _load_processor(folder) if has_processor else processor

@@ -44,9 +44,10 @@ class Playground:
     """The model behind the server, used by one request at a time."""
 
     def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str = "git-llm",
-                 model_name: str = "gitllm", limits: Limits = Limits()) -> None:
-        self.model, self.processor, self.template, self.model_name, self.limits = (
-            model, processor, template, model_name, limits)
+                 instruction: str = "", model_name: str = "gitllm", limits: Limits = Limits()) -> None:
+        """`instruction`: used when a request has no system message."""
+        self.model, self.processor, self.template, self.instruction = model, processor, template, instruction
+        self.model_name, self.limits = model_name, limits
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(limits.max_waiting + 1)
 
@@ -144,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_json(playground.limits.max_body_bytes)
             if self.path == "/v1/chat/completions":
-                request = parse_chat_request(body, playground.limits.max_pixels)
+                request = parse_chat_request(body, playground.limits.max_pixels, playground.instruction)
                 if request.stream:
                     return self._stream(playground.stream(request))
                 self._json(200, playground.complete(request))
