@@ -14,7 +14,7 @@ from gitllm.eval import caption_scores, evaluate, exact_match, load_samples, nor
 from gitllm.eval import cli as eval_cli
 from gitllm.eval.gallery import GalleryItem, write_gallery
 from gitllm.eval.loss import validation_loss
-from gitllm.play import ask, load_model
+from gitllm.play import GenerationSettings, ask, load_model
 from test_play_helpers import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
 
 L = math.log(2)  # idf of an n-gram found in the references of one image out of two
@@ -105,3 +105,6 @@ def test_eval_cli_end_to_end(tmp_path, capsys) -> None:
     assert (tmp_path / "out" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 4
     samples, policy = load_samples(str(tmp_path / "data.jsonl"))
     assert len(samples) == 4 and policy.rejected["image_not_found"] == 1
+    again = evaluate(model, processor, str(tmp_path / "data.jsonl"), settings=GenerationSettings(max_new_tokens=8),
+                     batch_size=3, progress=False)
+    assert again == metrics

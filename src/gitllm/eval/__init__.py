@@ -1,8 +1,7 @@
 """gitllm.eval: validation loss/perplexity, VQA exact match, caption BLEU-4/CIDEr and an HTML gallery.
 
     model, processor = gitllm.play.load_model("runs/easyvqa")
-    samples, _ = load_samples("easyvqa:test", limit=200)
-    evaluate(model, processor, samples, out_dir="eval/")  # -> {'vqa_exact_match': ..., 'loss': ...}
+    evaluate(model, processor, "easyvqa:test", limit=200, out_dir="eval/")  # -> {'vqa_exact_match': ..., ...}
 """
 
 from gitllm.eval.evaluate import evaluate, load_samples

@@ -36,18 +36,23 @@ def load_samples(data: str, format: str | None = None, limit: int | None = None,
 def evaluate(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
-    samples: Sequence[Sample],
+    samples: Sequence[Sample] | str,
     template: str = "git-llm",
     settings: GenerationSettings = GenerationSettings(max_new_tokens=32),
     batch_size: int = 8,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    limit: int | None = 200,
 ) -> dict[str, Any]:
-    """Metrics over `samples` (questions are VQA, samples without a question are captions).
+    """Metrics over `samples`, or the first `limit` of a data source (`load_samples`); questions are VQA,
+    samples without a question are captions.
 
     Returns {'samples', 'loss', 'perplexity', 'answer_tokens', 'vqa_count', 'vqa_exact_match',
     'caption_count', 'caption_bleu4', 'caption_cider'} (VQA/caption keys only when such samples exist).
     With `out_dir`: metrics.json, answers.jsonl and gallery.html are written there."""
+    if isinstance(samples, str):
+        samples, policy = load_samples(samples, limit=limit)
+        policy.report()
     if not samples:
         raise ValueError("no samples with answers to evaluate")
     pairs = [question_and_reference(s) for s in samples]
