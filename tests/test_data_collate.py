@@ -67,5 +67,9 @@ def test_stream_and_map_datasets_through_a_dataloader(tmp_path: Path) -> None:
     sampler = LengthGroupedSampler(dataset.approx_lengths(), batch_size=2)
     batches = list(DataLoader(dataset, batch_size=2, sampler=sampler, collate_fn=collate))
     assert [len(b["input_ids"]) for b in batches] == [2, 1]
+    # DataLoader workers split the stream: every row exactly once.
+    loader = DataLoader(EncodedStream(str(path), encoder), batch_size=1, num_workers=2, collate_fn=collate)
+    seen = sorted(round(b["pixel_values"].sum().item(), 2) for b in loader)  # one photo per row
+    assert seen == sorted(round(encoder(s)["pixel_values"].sum().item(), 2) for s in samples) and len(set(seen)) == 3
     # Padding never trained: every padded position is -100.
     assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()

@@ -20,7 +20,8 @@ class EncodedStream(IterableDataset):
 
     Bad rows (while reading or encoding) raise BadRowError, or with `policy.skip_bad` are counted in
     `policy` (cumulative over passes) and a summary is printed to stderr after each pass.
-    DataLoader workers each take every num_workers-th sample, so rows are encoded once per pass.
+    DataLoader workers each take every num_workers-th sample, so rows are encoded once per pass; each worker
+    counts (and prints) the bad rows of its own share.
     With `group_batch_size`, rows come grouped by length (see `group_by_length`) for that batch size.
     """
 
