@@ -24,7 +24,7 @@ def patch_centres(grid: tuple[int, int], patch_size: tuple[int, int]) -> list[tu
 
 
 def overlay_figure(result: VisualWords) -> Figure:
-    """The image with one word per patch; colour = how many patches share the word (colour bar)."""
+    """The image with one word per patch on a box whose colour = how many patches share the word (colour bar)."""
     height, width = result.image.shape[:2]
     counts = result.counts
     top = max(counts.values())
@@ -38,8 +38,10 @@ def overlay_figure(result: VisualWords) -> Figure:
     axes.axis("off")
     font = max(4.0, min(12.0, result.patch_size[1] * SCALE * 72 / DPI / 5))
     for (x, y), word in zip(patch_centres(result.grid, result.patch_size), result.words, strict=True):
-        axes.text(x, y, word[:7], color=colormap(norm(counts[word])), fontsize=font, ha="center", va="center",
-                  fontweight="bold", bbox=dict(boxstyle="square,pad=0.05", fc="white", alpha=0.6, lw=0))
+        box = colormap(norm(counts[word]))
+        ink = "black" if 0.299 * box[0] + 0.587 * box[1] + 0.114 * box[2] > 0.5 else "white"  # readable on the box
+        axes.text(x, y, word[:7], color=ink, fontsize=font, ha="center", va="center",
+                  bbox=dict(boxstyle="square,pad=0.1", fc=box, alpha=0.8, lw=0))
     title = f"visual words ({result.metric}), {result.grid[0]}x{result.grid[1]} patches"
     if result.prefix_words:
         title += "; prefix: " + ", ".join(result.prefix_words)

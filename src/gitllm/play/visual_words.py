@@ -72,9 +72,10 @@ def sanity_fraction(vocab: torch.Tensor, metric: Metric = "cosine", sample: int 
 
 
 def token_word(tokenizer: object, token_id: int) -> str:
-    """A readable form of one token: its decoded text, else its raw token string."""
+    """A readable form of one token: its decoded text, else (blank, or part of a UTF-8 character) its raw
+    token string."""
     text = tokenizer.decode([token_id]).strip()  # type: ignore[attr-defined]
-    return text or repr(tokenizer.convert_ids_to_tokens(token_id))  # type: ignore[attr-defined]
+    return text if text and "\ufffd" not in text else repr(tokenizer.convert_ids_to_tokens(token_id))  # type: ignore[attr-defined]
 
 
 @torch.no_grad()
