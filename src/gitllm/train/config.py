@@ -34,12 +34,17 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    """Sources are anything `gitllm.data.read` takes; `val` empty -> the last `val_size` train samples."""
+    """Sources are anything `gitllm.data.read` takes; `val` empty -> the last `val_size` train samples.
+    `streaming` reads the (one) train source lazily, for corpora too large to list (needs max_steps)."""
 
     train: list[str] = field(default_factory=lambda: ["easyvqa:train"])
     val: list[str] = field(default_factory=list)
     format: str | None = None
     tasks: str | None = None  # M3IT task names or preset (e.g. experiment3)
+    split: str | None = None  # M3IT split of the train sources
+    val_split: str | None = None  # M3IT split of the val sources
+    streaming: bool = False
+    shuffle: bool = False  # read every train row, shuffle (config seed), then take max_train_samples + val_size
     val_size: int = 200
     max_train_samples: int | None = None
     max_val_samples: int | None = None
@@ -93,7 +98,7 @@ class TrainConfig:
     seed: int = 0
     output_dir: str = "runs/gitllm"
     gradient_checkpointing: bool = False
-    feature_cache: Literal["auto", "on", "off"] = "auto"  # auto: on when the vision tower is frozen
+    feature_cache: Literal["auto", "on", "off"] = "auto"  # auto: on when the vision tower is frozen (not streamed)
     cache_dir: str | None = None  # default ~/.cache/gitllm/features (GITLLM_FEATURE_CACHE)
     resume: Literal["auto", "never", "always"] = "auto"  # auto: from the last checkpoint when there is one
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
@@ -180,19 +185,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping; a top-level `base: FILE` (relative to this file) is read first and overridden key by key."""
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping")
+    base = data.pop("base", None)
+    return _deep_merge(read_yaml(path.parent / base), data) if base else data
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def load_config(source: str | Path | dict[str, Any] | TrainConfig, overrides: list[str] = ()) -> TrainConfig:
     """A checked TrainConfig from a YAML file, a mapping or a TrainConfig, with `key=value` overrides."""
     if isinstance(source, TrainConfig):
         source = dataclasses.asdict(source)
-    if isinstance(source, dict):
-        data = dict(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"config file {str(path)!r} does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a mapping")
+    data = dict(source) if isinstance(source, dict) else read_yaml(Path(source))
     config = from_dict(TrainConfig, apply_overrides(data, list(overrides)))
     validate(config)
     return config
@@ -232,6 +247,8 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"config key {key!r} must be >= 1")
     if config.optim.lr <= 0 or any(lr <= 0 for lr in config.optim.group_lr.values()):
         raise ValueError("config key 'optim.lr' / 'optim.group_lr' must be > 0")
+    if config.data.streaming and (config.max_steps <= 0 or len(config.data.train) != 1):
+        raise ValueError("config key 'data.streaming' needs max_steps > 0 and exactly one data.train source")
     if config.max_steps <= 0 and config.epochs <= 0:
         raise ValueError("config key 'epochs' must be > 0 (or set max_steps)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from itertools import islice
 from typing import Any
@@ -23,27 +24,41 @@ def set_image_size(image_processor: Any, size: int) -> None:
         image_processor.size = {"height": size, "width": size}
 
 
-def read_samples(spec: DataSpec, sources: Sequence[str], limit: int | None) -> list[Sample]:
+def reader_options(spec: DataSpec, split: str | None) -> dict[str, Any]:
+    """Keyword options for `gitllm.data.read` (instruction, M3IT tasks and split)."""
+    options = {"instruction": spec.instruction, "tasks": spec.tasks, "split": split}
+    return {k: v for k, v in options.items() if v}
+
+
+def read_samples(spec: DataSpec, sources: Sequence[str], limit: int | None, split: str | None) -> list[Sample]:
     """Up to `limit` samples from `sources` in order (bad rows raise unless `skip_bad`)."""
     policy = RowPolicy(skip_bad=spec.skip_bad)
-    options: dict[str, Any] = {"instruction": spec.instruction} if spec.instruction else {}
-    if spec.tasks is not None:
-        options["tasks"] = spec.tasks
     out: list[Sample] = []
     for source in sources:
         left = None if limit is None else limit - len(out)
-        out += islice(read(source, spec.format, policy, **options), left)
+        out += islice(read(source, spec.format, policy, **reader_options(spec, split)), left)
     policy.report()
     return out
 
 
-def split_samples(spec: DataSpec) -> tuple[list[Sample], list[Sample]]:
-    """(train, val): `val` sources when given, else the last `val_size` train samples held out."""
+def _train_samples(spec: DataSpec, limit: int | None, seed: int) -> list[Sample]:
+    if not spec.shuffle:
+        return read_samples(spec, spec.train, limit, spec.split)
+    samples = read_samples(spec, spec.train, None, spec.split)
+    random.Random(seed).shuffle(samples)
+    return samples[:limit]
+
+
+def split_samples(spec: DataSpec, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+    """(train, val): `val` sources when given, else the last `val_size` train samples held out.
+    With `streaming`, train is empty (the caller streams it) and val must come from `val` sources."""
     if spec.val:
-        train = read_samples(spec, spec.train, spec.max_train_samples)
-        return train, read_samples(spec, spec.val, spec.max_val_samples)
+        train = [] if spec.streaming else _train_samples(spec, spec.max_train_samples, seed)
+        return train, read_samples(spec, spec.val, spec.max_val_samples, spec.val_split)
+    if spec.streaming:
+        raise ValueError("config key 'data.val': streaming needs separate val sources")
     limit = None if spec.max_train_samples is None else spec.max_train_samples + spec.val_size
-    samples = read_samples(spec, spec.train, limit)
+    samples = _train_samples(spec, limit, seed)
     if len(samples) <= spec.val_size:
         raise ValueError(f"config key 'data.val_size': {spec.val_size} held out of only {len(samples)} samples")
     val = samples[len(samples) - spec.val_size :][: spec.max_val_samples]

@@ -16,10 +16,10 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from gitllm.data import Collator, EncodedDataset, Encoder
+from gitllm.data import Collator, EncodedDataset, EncodedStream, Encoder, RowPolicy
 from gitllm.train.build import build_model
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
-from gitllm.train.data import FeatureCollator, cached_dataset, split_samples
+from gitllm.train.data import FeatureCollator, cached_dataset, reader_options, split_samples
 from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
 from gitllm.train.state import load_trainable, save_trainable
@@ -149,8 +149,12 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     """(train, val, collator): cached vision features when the tower is frozen (and the cache is on)."""
     spec = config.data
     encoder = Encoder(processor.tokenizer, processor.image_processor, spec.template, spec.label_mode, spec.max_length)
-    train_samples, val_samples = split_samples(spec)
+    train_samples, val_samples = split_samples(spec, config.seed)
     collator = Collator.for_tokenizer(processor.tokenizer)
+    if spec.streaming:
+        policy = RowPolicy(skip_bad=spec.skip_bad)
+        stream = EncodedStream(spec.train[0], encoder, spec.format, policy, **reader_options(spec, spec.split))
+        return stream, EncodedDataset(val_samples, encoder), collator
     vision_trained = any(GROUPS[g].tower == "vision_model" for g in config.groups)
     if config.feature_cache == "off" or vision_trained:
         return EncodedDataset(train_samples, encoder), EncodedDataset(val_samples, encoder), collator
@@ -192,7 +196,8 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
         dump_config(config, out / CONFIG_FILE_NAME)
     if args.process_index == 0:
         trained, frozen = module_report(model)
-        print(f"gitllm train: {len(train_set)} train / {len(val_set)} val samples -> {out}\n"
+        size = len(train_set) if hasattr(train_set, "__len__") else "streamed"
+        print(f"gitllm train: {size} train / {len(val_set)} val samples -> {out}\n"
               f"{parameter_table(model, config.groups)}\ntrainable modules: {', '.join(trained)}\n"
               f"frozen modules: {', '.join(frozen)}", flush=True)
     trainer = GitLLMTrainer(
