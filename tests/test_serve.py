@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -138,3 +139,18 @@ def test_visual_words_endpoint_returns_an_overlay(base_url) -> None:
     body = json.loads(data)
     assert status == 200 and body["grid"] == [4, 4] and sum(n for _, n in body["counts"]) == 16
     assert base64.b64decode(body["png"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" and len(body["prefix"]) == 1
+
+
+def test_requests_beyond_the_queue_get_503_and_queued_ones_complete(tmp_path) -> None:
+    model, processor = load_model(save_tiny(tmp_path))
+    playground = Playground(model, processor, limits=Limits(max_waiting=1))
+    body = chat_body("w1 w2", data_url(png_bytes(image(0))))
+    with running_server(playground) as url, ThreadPoolExecutor(max_workers=1) as pool:
+        with playground.turn():  # the model is busy with someone else
+            waiting = pool.submit(post, url + "/v1/chat/completions", body)
+            deadline = time.monotonic() + 30
+            while playground._slots._value > 0 and time.monotonic() < deadline:  # until it has queued
+                time.sleep(0.01)
+            status, data = post(url + "/v1/chat/completions", body)
+            assert status == 503 and "busy" in json.loads(data)["error"]["message"]
+        assert waiting.result()[0] == 200
