@@ -87,6 +87,7 @@ def test_response_follows_the_openai_shape(base_url) -> None:
     assert status == 200 and body["object"] == "chat.completion" and body["model"] == "tiny"
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert body["usage"]["prompt_tokens"] > 17  # the 16 patches + CLS count as prompt tokens
     with urllib.request.urlopen(base_url + "/v1/models", timeout=10) as response:
         assert json.loads(response.read())["data"][0]["id"] == "tiny"
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.model.vision import num_image_tokens
 from gitllm.play.api import ApiError, ChatRequest, chunk_body, completion_body, decode_image, new_completion_id, parse_chat_request
 from gitllm.play.generate import generate_tokens, prompt_batch, stream_answer
 from gitllm.play.visual_words import METRICS, visual_words
@@ -66,7 +67,10 @@ class Playground:
         """A whole `chat.completion` response."""
         with self.turn():
             tokens = generate_tokens(self.model, self.processor, [request.sample], self.template, request.settings)[0]
-            prompt_tokens = int(prompt_batch(self.processor, [request.sample], self.template)["input_ids"].shape[1])
+            prompt = prompt_batch(self.processor, [request.sample], self.template)
+        config = self.model.config
+        image_tokens = num_image_tokens(config.vision_config, config.keep_cls, tuple(prompt["pixel_values"].shape[-2:]))
+        prompt_tokens = image_tokens + int(prompt["input_ids"].shape[1])
         answer = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         finish = "length" if len(tokens) >= request.settings.max_new_tokens else "stop"
         return completion_body(self.model_name, answer, len(tokens), prompt_tokens, finish)
