@@ -77,13 +77,17 @@ class Playground:
 
     def stream(self, request: ChatRequest) -> Iterator[dict[str, Any]]:
         """`chat.completion.chunk` bodies: the role, then text pieces as generated, then the finish reason."""
-        completion_id = new_completion_id()
+        completion_id, pieces = new_completion_id(), []
         with self.turn():
             yield chunk_body(self.model_name, completion_id, {"role": "assistant"}, None)
             for piece in stream_answer(self.model, self.processor, request.sample, self.template, request.settings):
                 if piece:
+                    pieces.append(piece)
                     yield chunk_body(self.model_name, completion_id, {"content": piece}, None)
-        yield chunk_body(self.model_name, completion_id, {}, "stop")
+        # The streamer hands out text, not tokens: the length is counted again (a close estimate).
+        length = len(self.processor.tokenizer("".join(pieces), add_special_tokens=False)["input_ids"])
+        finish = "length" if length >= request.settings.max_new_tokens else "stop"
+        yield chunk_body(self.model_name, completion_id, {}, finish)
 
     def visual_words(self, body: Any) -> dict[str, Any]:
         """Overlay PNG (data URL), counts and prefix tokens for `{"image": data URL, "metric": ...}`."""
