@@ -64,8 +64,9 @@ def test_concurrent_greedy_answers_equal_sequential_ones(base_url) -> None:
     assert len(set(alone.values())) > 1, "the tiny model should answer different requests differently"
 
 
-def test_stream_gives_the_same_answer_as_sse(base_url) -> None:
-    body = chat_body("w3 w4 w5 w6 w7", data_url(png_bytes(image(1))))
+@pytest.mark.parametrize("beams", [1, 3])
+def test_stream_gives_the_same_answer_as_sse(base_url, beams) -> None:
+    body = chat_body("w3 w4 w5 w6 w7", data_url(png_bytes(image(1))), num_beams=beams)
     request = urllib.request.Request(base_url + "/v1/chat/completions", data=json.dumps({**body, "stream": True}).encode())
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.headers["Content-Type"] == "text/event-stream"

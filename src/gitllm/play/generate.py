@@ -126,7 +126,12 @@ def stream_answer(
     template: str = "git-llm",
     settings: GenerationSettings = GenerationSettings(),
 ) -> Iterator[str]:
-    """Text pieces of one answer as they are generated (TextIteratorStreamer); errors re-raise here."""
+    """Text pieces of one answer as they are generated (TextIteratorStreamer); errors re-raise here.
+
+    Beam search cannot stream (the best beam is known only at the end): it yields the whole answer once."""
+    if settings.num_beams > 1:
+        yield generate_answers(model, processor, [sample], template, settings)[0]
+        return
     batch = prompt_batch(processor, [sample], template)
     streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                     timeout=STREAM_TIMEOUT_S)
