@@ -45,7 +45,7 @@ body {{ font: 14px/1.4 system-ui, sans-serif; margin: 20px; background: #f4f5f7;
 .card {{ background: #fff; width: 250px; padding: 10px; border-radius: 8px; box-shadow: 0 1px 3px #0002;
          border-top: 5px solid #999; }}
 .card.correct {{ border-top-color: #2a9d4b; }} .card.incorrect {{ border-top-color: #d33; }}
-.card img {{ max-width: 100%; display: block; margin: 0 auto 8px; }} .k {{ color: #667; font-size: 12px; }}
+.card img {{ width: 100%; image-rendering: pixelated; display: block; margin: 0 auto 8px; }} .k {{ color: #667; font-size: 12px; }}
 </style></head><body><h1>{html.escape(title)}</h1><div class="grid">
 {cards}
 </div></body></html>
