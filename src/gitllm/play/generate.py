@@ -76,15 +76,21 @@ def generate_tokens(
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order."""
     assert batch_size >= 1, batch_size
-    eos = processor.tokenizer.eos_token_id
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
         for start in range(0, len(samples), batch_size):
             batch = prompt_batch(processor, samples[start : start + batch_size], template)
-            for row in model.generate(**batch, **settings.kwargs(processor.tokenizer)).tolist():
-                rows.append(row[: row.index(eos)] if eos in row else row)
+            rows += generate_batch(model, processor.tokenizer, batch, settings)
             bar.update(len(batch["input_ids"]))
     return rows
+
+
+def generate_batch(model: GitLLMForCausalLM, tokenizer: Any, batch: dict[str, torch.Tensor],
+                   settings: GenerationSettings) -> list[list[int]]:
+    """New token ids (up to, not including, EOS) for each row of a `prompt_batch`."""
+    eos = tokenizer.eos_token_id
+    rows = model.generate(**batch, **settings.kwargs(tokenizer)).tolist()
+    return [row[: row.index(eos)] if eos in row else row for row in rows]
 
 
 def generate_answers(

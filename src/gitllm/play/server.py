@@ -25,7 +25,7 @@ import torch
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.model.vision import num_image_tokens
 from gitllm.play.api import ApiError, ChatRequest, chunk_body, completion_body, decode_image, new_completion_id, parse_chat_request
-from gitllm.play.generate import generate_tokens, prompt_batch, stream_answer
+from gitllm.play.generate import generate_batch, prompt_batch, stream_answer
 from gitllm.play.visual_words import METRICS, visual_words
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -65,9 +65,9 @@ class Playground:
 
     def complete(self, request: ChatRequest) -> dict[str, Any]:
         """A whole `chat.completion` response."""
+        prompt = prompt_batch(self.processor, [request.sample], self.template)
         with self.turn():
-            tokens = generate_tokens(self.model, self.processor, [request.sample], self.template, request.settings)[0]
-            prompt = prompt_batch(self.processor, [request.sample], self.template)
+            tokens = generate_batch(self.model, self.processor.tokenizer, prompt, request.settings)[0]
         config = self.model.config
         image_tokens = num_image_tokens(config.vision_config, config.keep_cls, tuple(prompt["pixel_values"].shape[-2:]))
         prompt_tokens = image_tokens + int(prompt["input_ids"].shape[1])
