@@ -1,9 +1,10 @@
 """Experiment 1 offline: train every configs/exp1-modules/offline recipe one after another, then score each on
-a fixed slice of the easy-VQA test set (greedy generation, exact match) and write the table and the plot here.
+a fixed slice of the easy-VQA test set with `gitllm.eval` (greedy generation, exact match) and write the table
+and the plot here.
 
     .venv/bin/python docs/exp1/run_exp1.py [--recipes proj proj+lora ...] [--questions 200] [key=value ...]
 
-Frozen-ViT recipes share one feature cache (train, validation and test images are encoded once in all).
+Frozen-ViT recipes share one feature cache (train and validation images are encoded once for all of them).
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from itertools import islice
 from pathlib import Path
 
 import torch
 
-from gitllm.data import Collator, Encoder, read
-from gitllm.train import FeatureCache, ImageKeys, encoder_identity, load_config, train
+from gitllm.data import read
+from gitllm.eval import evaluate
+from gitllm.play.generate import GenerationSettings
+from gitllm.train import load_config, train
 from gitllm.train.build import build_model
-from gitllm.train.groups import GROUPS, apply_groups, unwrap
+from gitllm.train.groups import apply_groups, unwrap
 from gitllm.train.plot import plot_runs
 from gitllm.train.state import load_trainable
 
@@ -34,35 +36,17 @@ def test_slice(n: int) -> list:
     return samples[:: len(samples) // n][:n]
 
 
-@torch.no_grad()
-def exact_match(run_dir: Path, samples: list, batch_size: int = 25) -> tuple[float, list[str]]:
-    """Greedy answers of the trained run (no merge needed) and their exact-match accuracy."""
+def score(run_dir: Path, samples: list) -> dict:
+    """`gitllm.eval.evaluate` (greedy answers, exact match after normalisation) on the trained run, LoRA merged
+    in memory, bf16 autocast; answers and a gallery go to RUN_DIR/eval."""
     config = load_config(run_dir / "train_config.yaml")
     model, processor = build_model(config)
     model = apply_groups(model, config.groups, config.lora, config.vit_lora)
     load_trainable(model, run_dir / "final")
-    model = unwrap(model.merge_and_unload() if model is not unwrap(model) else model).eval()
-    tokenizer = processor.tokenizer
-    encoder = Encoder(tokenizer, processor.image_processor, config.data.template)
-    collate = Collator.for_tokenizer(tokenizer)
-    frozen = not any(GROUPS[g].tower == "vision_model" for g in config.groups)
-    cache, keys = (FeatureCache(encoder_identity(model, processor.image_processor), config.cache_dir), ImageKeys())
-    answers: list[str] = []
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        batch = collate([encoder.prompt(s) for s in chunk])
-        images: dict = {"pixel_values": batch["pixel_values"]}
-        if frozen:
-            chunk_keys = [keys(s) for s in chunk]
-            cache.fill(chunk, chunk_keys, model, encoder.pixels)
-            images = {"vision_features": torch.stack([cache.get(k) for k in chunk_keys])}
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **images,
-                                 max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id)
-        answers += [t.strip().lower() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
-    correct = sum(a == s.outputs.strip().lower() for a, s in zip(answers, samples))
-    return correct / len(samples), answers
+    model = (model.merge_and_unload() if model is not unwrap(model) else model).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as trained
+        return evaluate(model, processor, samples, config.data.template, GenerationSettings(max_new_tokens=6),
+                        batch_size=25, out_dir=run_dir / "eval")
 
 
 def main() -> None:
@@ -85,10 +69,10 @@ def main() -> None:
             results[name] = {"train_seconds": round(time.perf_counter() - started), "steps": result.steps,
                              "final_train_loss": result.train_loss, "final_val_loss": result.eval_loss,
                              "trainable": result.trainable}
-        accuracy, answers = exact_match(run_dir, samples)
-        results.setdefault(name, {})["easyvqa_exact_match"] = accuracy
-        results[name]["sample_answers"] = answers[:8]
-        print(f"{name}: exact match {accuracy:.1%} on {len(samples)} test questions", flush=True)
+        metrics = score(run_dir, samples)
+        results.setdefault(name, {})["easyvqa_exact_match"] = metrics["vqa_exact_match"]
+        results[name]["test_slice_loss"] = metrics["loss"]
+        print(f"{name}: exact match {metrics['vqa_exact_match']:.1%} on {len(samples)} test questions", flush=True)
         results_file.write_text(json.dumps(results, indent=1))
     runs = [Path(args.runs) / n for n in ORDER if (Path(args.runs) / n / "metrics.jsonl").is_file()]
     plot_runs(runs, HERE / "loss_curves.png", "Experiment 1 offline: DINOv2-S + SmolLM2-135M on easy-VQA", smooth=3)
