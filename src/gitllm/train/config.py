@@ -7,6 +7,7 @@ ValueError naming the key: unknown key, wrong type, unknown group/template/forma
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from dataclasses import dataclass, field
@@ -247,6 +248,10 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"config key {key!r} must be >= 1")
     if config.optim.lr <= 0 or any(lr <= 0 for lr in config.optim.group_lr.values()):
         raise ValueError("config key 'optim.lr' / 'optim.group_lr' must be > 0")
+    for integration, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
+        if integration in config.report_to and importlib.util.find_spec(module) is None:
+            raise ValueError(f"config key 'report_to': {integration!r} needs the {module} package "
+                             f"(pip install {module}) or drop it")
     if config.data.streaming and (config.max_steps <= 0 or len(config.data.train) != 1):
         raise ValueError("config key 'data.streaming' needs max_steps > 0 and exactly one data.train source")
     if config.max_steps <= 0 and config.epochs <= 0:
