@@ -91,7 +91,7 @@ class TrainConfig:
     grad_accum: int = 1
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
-    eval_steps: int = 0  # 0: evaluate at the end only
+    eval_steps: int = 0  # > 0: also before training and every eval_steps; 0: at the end only
     save_steps: int = 0  # 0: save at the end only
     save_total_limit: int | None = 2
     logging_steps: int = 10

@@ -124,6 +124,7 @@ def training_arguments(config: TrainConfig, world_size: int) -> TrainingArgument
         max_grad_norm=config.optim.max_grad_norm,
         logging_steps=config.logging_steps,
         eval_strategy="steps" if config.eval_steps > 0 else "no",
+        eval_on_start=config.eval_steps > 0,  # the curves start from the untrained loss
         eval_steps=config.eval_steps or None,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_steps=config.save_steps or 500,
