@@ -59,3 +59,19 @@ def test_streaming_data(tmp_path: Path) -> None:
     config["data"] = {"train": [table], "val": [table], "max_val_samples": 4, "streaming": True}
     result = train(config)
     assert result.steps == 2 and result.eval_loss is not None
+
+
+def test_cli_train_merge_and_plot(tmp_path: Path) -> None:
+    """`gitllm train CONFIG key=value --merge`, then `gitllm plot`."""
+    import yaml
+
+    from gitllm import GitLLMForCausalLM
+    from gitllm.cli import main
+
+    config_file = tmp_path / "recipe.yaml"
+    config_file.write_text(yaml.safe_dump(tiny_config(tmp_path)))
+    assert main(["train", str(config_file), "max_steps=2", "groups=[proj,lora]", "--merge"]) == 0
+    merged = GitLLMForCausalLM.from_pretrained(tmp_path / "run" / "merged")
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
