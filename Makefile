@@ -27,8 +27,9 @@ browser:
 test: setup browser
 	$(PY) -m pytest -q
 
+# Each script prints its figures as ratios against a peer measured in the same run.
 bench: setup
-	$(PY) bench/run_all.py
+	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
