@@ -208,7 +208,7 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RateProgress(config.batch_size * config.grad_accum * args.world_size))
     output = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
-    metrics = trainer.evaluate()
+    metrics = _final_eval(trainer)
     if args.should_save:
         save_run(trainer.model, processor, config, out / FINAL_DIR)
     if config.merge and args.should_save:
@@ -218,6 +218,12 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     by_group = trainable_by_group(trainer.model, config.groups)
     return TrainResult(out, output.global_step, output.training_loss, metrics.get("eval_loss"),
                        time.perf_counter() - started, {g: sum(p.numel() for _, p in v) for g, v in by_group.items()})
+
+
+def _final_eval(trainer: Trainer) -> dict[str, float]:
+    """The evaluation at the last step: the one the schedule already ran there, else a new one."""
+    last = [log for log in trainer.state.log_history if "eval_loss" in log and log.get("step") == trainer.state.global_step]
+    return last[-1] if last else trainer.evaluate()
 
 
 def save_run(model: Any, processor: Any, config: TrainConfig, folder: Path) -> None:
