@@ -1,0 +1,138 @@
+"""Fast easy-VQA training probe on cached DINOv2 features (from features.py): one variant per run.
+
+Trains proj + LoRA (gitllm.train.groups) on chosen feature layer / token selection with bf16 autocast,
+then greedy-generates answers for a fixed 500-question test slice. Prints wall and process CPU seconds.
+Usage: python lab.py --name NAME [--tokens cls] [--layer 12] [--steps 200] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+
+import easy_vqa
+import torch
+import torch.nn.functional as F
+
+from gitllm.data import Collator, Encoder, read
+from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.train.config import LoraSpec
+from gitllm.train.data import FeatureCollator
+from gitllm.train.groups import apply_groups, trainable_by_group
+
+
+def select(hidden: torch.Tensor, layer: int, tokens: str, final_norm: torch.nn.Module) -> torch.Tensor:
+    """(I, L+1, 1+P, D) fp16 -> (I, N, D) float: one hidden layer (13 = final layernorm), one token selection."""
+    h = final_norm(hidden[:, 12].float()) if layer == 13 else hidden[:, layer].float()
+    side = int((h.shape[1] - 1) ** 0.5)
+    grid = h[:, 1:].transpose(1, 2).reshape(h.shape[0], h.shape[2], side, side)
+    pools = {
+        "all": lambda: h,
+        "patches": lambda: h[:, 1:],
+        "cls": lambda: h[:, :1],
+        "mean": lambda: h[:, 1:].mean(1, keepdim=True),
+        "clsmean": lambda: torch.cat([h[:, :1], h[:, 1:].mean(1, keepdim=True)], 1),
+        "pool2": lambda: F.adaptive_avg_pool2d(grid, 2).flatten(2).transpose(1, 2),
+        "pool3": lambda: F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2),
+    }
+    return pools[tokens]().contiguous()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--name", required=True)
+    p.add_argument("--size", type=int, default=98)
+    p.add_argument("--tokens", default="cls")
+    p.add_argument("--layer", type=int, default=13)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--bs", type=int, default=32)
+    p.add_argument("--lr_proj", type=float, default=1e-3)
+    p.add_argument("--lr_lora", type=float, default=5e-4)
+    p.add_argument("--r", type=int, default=16)
+    p.add_argument("--targets", default="q_proj,v_proj,o_proj,up_proj,down_proj")
+    p.add_argument("--warmup", type=float, default=0.05)
+    p.add_argument("--template", default="git-llm")
+    p.add_argument("--eval_n", type=int, default=500)
+    p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
+    a = p.parse_args()
+    torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
+    torch.manual_seed(0)
+    random.seed(0)
+
+    model = GitLLMForCausalLM.from_pretrained_parts("dinov2-small", "smollm2-135m-instruct", dtype=torch.float32)
+    proc = GitLLMProcessor.from_parts("dinov2-small", "smollm2-135m-instruct")
+    tok = proc.tokenizer
+    data = torch.load(f"/tmp/evqa_feats_{a.size}.pt")
+    with torch.no_grad():
+        feats = {s: select(data[s]["hidden"], a.layer, a.tokens, model.vision_model.layernorm) for s in data}
+    if a.ln_gain:
+        gain = model.get_input_embeddings().weight.std().item() if a.ln_gain < 0 else a.ln_gain
+        model.visual_projection[1].weight.data.fill_(gain)
+    model = apply_groups(model, ["proj", "lora"], LoraSpec(r=a.r, alpha=2 * a.r, dropout=0.0,
+                                                            target_modules=a.targets.split(",")), LoraSpec())
+    enc = Encoder(tok, proc.image_processor, a.template, "answer", 64)
+    _, _, train_ids = easy_vqa.get_train_questions()
+    _, _, test_ids = easy_vqa.get_test_questions()
+    train = list(read("easyvqa:train"))
+    test = list(read("easyvqa:test"))
+    rows = [enc.text(s) | {"vision_features": feats["train"][train_ids[int(s.row_id)]]} for s in train]
+    collate = FeatureCollator(Collator.for_tokenizer(tok))
+
+    groups = trainable_by_group(model, ["proj", "lora"])
+    opt = torch.optim.AdamW([{"params": [q for _, q in groups["proj"]], "lr": a.lr_proj},
+                             {"params": [q for _, q in groups["lora"]], "lr": a.lr_lora}], weight_decay=0.0)
+    warm = max(1, int(a.warmup * a.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (a.steps - s) / (a.steps - warm))))
+    order = list(range(len(rows)))
+    random.shuffle(order)
+    wall, cpu, losses = time.time(), time.process_time(), []
+    model.train()
+    for step in range(a.steps):
+        idx = [order[(step * a.bs + k) % len(order)] for k in range(a.bs)]
+        batch = collate([rows[i] for i in idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([q for v in groups.values() for _, q in v], 1.0)
+        opt.step(); sched.step(); opt.zero_grad()
+        losses.append(loss.item())
+        if step % 20 == 0 or step == a.steps - 1:
+            print(f"step {step} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} wall {time.time() - wall:.0f}s "
+                  f"cpu {time.process_time() - cpu:.0f}s", flush=True)
+    train_wall, train_cpu = time.time() - wall, time.process_time() - cpu
+
+    model.eval()
+    pick = random.Random(1).sample(range(len(test)), a.eval_n) if a.eval_n < len(test) else range(len(test))
+    right, kinds, wall, cpu = 0, Counter(), time.time(), time.process_time()
+    pick = list(pick)
+    for b in range(0, len(pick), 64):
+        chunk = [test[i] for i in pick[b : b + 64]]
+        prompts = [enc.tokenize([(enc.render(s.instruction, s.conversation[:-1], tok, True), False)])[0] for s in chunk]
+        width = max(map(len, prompts))
+        ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in prompts])
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in prompts])
+        vf = torch.stack([feats["test"][test_ids[int(s.row_id)]] for s in chunk])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model.generate(input_ids=ids, attention_mask=mask, vision_features=vf, max_new_tokens=4,
+                                 do_sample=False, pad_token_id=tok.pad_token_id)
+        for s, seq in zip(chunk, out):
+            ok = tok.decode(seq, skip_special_tokens=True).strip() == s.outputs
+            q = s.inputs
+            kind = "what" if q.startswith("what") else ("neg" if (" not " in q or " no " in q) else "yes/no")
+            kinds[kind, ok] += 1
+            right += ok
+    acc = right / len(pick)
+    per = {k: round(kinds[k, True] / max(1, kinds[k, True] + kinds[k, False]), 3) for k in ("what", "yes/no", "neg")}
+    result = dict(name=a.name, **{k: v for k, v in vars(a).items() if k != "name"}, acc=acc, per_kind=per,
+                  final_loss=sum(losses[-20:]) / 20, train_wall=round(train_wall), train_cpu=round(train_cpu),
+                  eval_wall=round(time.time() - wall), eval_cpu=round(time.process_time() - cpu))
+    print(json.dumps(result), flush=True)
+    with open("lab_results.jsonl", "a") as f:
+        f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

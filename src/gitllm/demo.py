@@ -1,0 +1,178 @@
+"""`gitllm demo`: the whole mission offline in one command, through the public APIs a user would call.
+
+Prepares the zoo (SmolLM2-135M-Instruct + DINOv2-S), trains a GIT-LLM on easy-VQA with the recipe in
+`configs/demo/easyvqa.yaml` (`gitllm.train.train`, frozen-encoder feature cache on), evaluates greedy exact
+match on the easy-VQA test set (`gitllm.eval.evaluate`), answers questions about test images and
+scikit-image's chelsea.png (`gitllm.play.ask`), draws the visual words of chelsea.png
+(`gitllm.play.visual_words`) and the loss curve (`gitllm.train.plot.plot_runs`). A second run reuses the
+trained model and the feature cache unless `retrain`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+RECIPE = Path(__file__).resolve().parents[2] / "configs" / "demo" / "easyvqa.yaml"
+ZOO_PARTS = ("dinov2-small", "smollm2-135m-instruct")
+TEST_SET = "easyvqa:test"
+CHELSEA_QUESTIONS = ("what color is the shape?", "what shape is in the image?", "is there a cat in the image?")
+EASYVQA_SHOWN = 6  # test questions answered one by one in the summary
+
+
+@dataclass
+class DemoResult:
+    """Seconds per stage (setup = zoo preparation, excluded from the budget), the test accuracy, the
+    questions asked with their answers, and where every artifact is."""
+
+    out_dir: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+    accuracy: float = 0.0
+    test_questions: int = 0
+    trained: bool = False
+    answers: list[dict[str, str]] = field(default_factory=list)
+    artifacts: dict[str, Path] = field(default_factory=dict)
+
+
+def chelsea_path() -> Path:
+    """scikit-image's cat photo, located without importing scikit-image."""
+    spec = find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-image is not installed (pip install scikit-image): chelsea.png comes from it")
+    return Path(spec.submodule_search_locations[0]) / "data" / "chelsea.png"
+
+
+def _timed(seconds: dict[str, float], stage: str, start: float) -> None:
+    seconds[stage] = round(time.perf_counter() - start, 1)
+
+
+def run_demo(
+    out_dir: str | Path = "runs/demo",
+    recipe: str | Path = RECIPE,
+    overrides: Sequence[str] = (),
+    retrain: bool = False,
+    eval_limit: int | None = None,
+    eval_batch_size: int = 64,
+    dtype: str = "bfloat16",
+) -> DemoResult:
+    """Run every stage into `out_dir` (run/, eval/, chelsea_visual_words.png, loss_curve.png, summary.json).
+
+    `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); `eval_limit` evaluates the
+    first N test questions only (None: all of them)."""
+    from gitllm.eval import evaluate
+    from gitllm.play import ask, load_model, visual_words
+    from gitllm.train import load_config, train
+    from gitllm.train.engine import FINAL_DIR
+    from gitllm.train.plot import plot_runs
+    from gitllm.zoo import prepare
+
+    out = Path(out_dir)
+    run_dir = out / "run"
+    result = DemoResult(out)
+    config = load_config(recipe, [*overrides, f"output_dir={run_dir}"])
+    config.resume = "never"
+
+    start = time.perf_counter()
+    if config.model.init_from is None:
+        for name in {config.model.vision, config.model.llm} & set(ZOO_PARTS):
+            prepare(name)
+    _timed(result.seconds, "setup", start)
+
+    start = time.perf_counter()
+    if retrain or not (run_dir / FINAL_DIR).is_dir():
+        train(config)
+        result.trained = True
+    _timed(result.seconds, "train", start)
+
+    start = time.perf_counter()
+    model, processor = load_model(run_dir, dtype)
+    template = config.data.template
+    metrics = evaluate(model, processor, TEST_SET, template, batch_size=eval_batch_size, out_dir=out / "eval",
+                       limit=eval_limit)
+    result.accuracy, result.test_questions = metrics["vqa_exact_match"], metrics["vqa_count"]
+    _timed(result.seconds, "eval", start)
+
+    start = time.perf_counter()
+    result.answers = _play(model, processor, template, out / "eval" / "answers.jsonl", ask)
+    words = visual_words(model, processor, chelsea_path(), out / "chelsea_visual_words.png")
+    (out / "chelsea_visual_words.txt").write_text(words.table() + "\n")
+    plot_runs([run_dir], out / "loss_curve.png", title="gitllm demo: easy-VQA training", smooth=5)
+    _timed(result.seconds, "play", start)
+
+    result.artifacts = {
+        "trained model (run folder)": run_dir,
+        "test metrics": out / "eval" / "metrics.json",
+        "test answers": out / "eval" / "answers.jsonl",
+        "answer gallery": out / "eval" / "gallery.html",
+        "visual words of chelsea.png": out / "chelsea_visual_words.png",
+        "visual-words counts": out / "chelsea_visual_words.txt",
+        "loss curve": out / "loss_curve.png",
+        "summary": out / "summary.json",
+    }
+    (out / "summary.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
+    return result
+
+
+def _play(model: Any, processor: Any, template: str, answers_file: Path, ask: Any) -> list[dict[str, str]]:
+    """Ask the model about a few test images (one by one, through `ask`) and about chelsea.png."""
+    import easy_vqa
+
+    rows = [json.loads(line) for line in answers_file.read_text().splitlines()[:EASYVQA_SHOWN]]
+    test_images = easy_vqa.get_test_image_paths()
+    _, _, image_ids = easy_vqa.get_test_questions()
+    images = [test_images[image_ids[int(row["row_id"])]] for row in rows] + [chelsea_path()] * len(CHELSEA_QUESTIONS)
+    questions = [row["question"] for row in rows] + list(CHELSEA_QUESTIONS)
+    references = [row["reference"] for row in rows] + [""] * len(CHELSEA_QUESTIONS)
+    answers = ask(model, processor, images, questions, template=template, max_new_tokens=8)
+    return [{"image": str(i), "question": q, "answer": a, "reference": r}
+            for i, q, a, r in zip(images, questions, answers, references)]
+
+
+def _jsonable(result: DemoResult) -> dict[str, Any]:
+    return {"out_dir": str(result.out_dir), "seconds": result.seconds, "accuracy": result.accuracy,
+            "test_questions": result.test_questions, "trained": result.trained, "answers": result.answers,
+            "artifacts": {k: str(v) for k, v in result.artifacts.items()}}
+
+
+def summary(result: DemoResult) -> str:
+    """What a newcomer reads at the end: accuracy, times, sample answers, where each artifact is."""
+    s = result.seconds
+    lines = [
+        f"easy-VQA test exact match: {result.accuracy:.1%} on {result.test_questions} questions (greedy)",
+        f"setup (zoo preparation): {s['setup']:.0f} s",
+        f"train{'' if result.trained else ' (reused the trained model; --retrain to redo)'}: {s['train']:.0f} s, "
+        f"evaluate: {s['eval']:.0f} s -> train + eval {s['train'] + s['eval']:.0f} s; ask/visual words/plot: "
+        f"{s['play']:.0f} s",
+        "answers:",
+    ]
+    for row in result.answers:
+        reference = f"  (reference: {row['reference']})" if row["reference"] else ""
+        lines.append(f"  {Path(row['image']).name}: {row['question']} -> {row['answer']}{reference}")
+    lines.append("artifacts:")
+    lines += [f"  {name}: {path}" for name, path in result.artifacts.items()]
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="zoo -> train on easy-VQA -> evaluate -> ask -> visual words")
+    parser.add_argument("--out-dir", default="runs/demo")
+    parser.add_argument("--config", default=str(RECIPE), help="training recipe (default: the demo's)")
+    parser.add_argument("overrides", nargs="*", help="training-config key=value overrides, e.g. max_steps=10")
+    parser.add_argument("--retrain", action="store_true", help="train again even if OUT_DIR/run has a model")
+    parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"), help="for eval and play")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = run_demo(args.out_dir, args.config, args.overrides, args.retrain, args.eval_limit,
+                      args.eval_batch_size, args.dtype)
+    print(summary(result))
+    return 0

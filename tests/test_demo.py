@@ -1,0 +1,48 @@
+"""`gitllm demo` end to end on a tiny random model and a few steps: every stage runs, every artifact exists,
+a second run reuses the trained model, and the CLI prints the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitllm.cli import main
+from gitllm.demo import RECIPE, run_demo, summary
+from gitllm.train import load_config
+from test_train_support import tiny_model_dir
+
+
+def _overrides(tmp_path: Path) -> list[str]:
+    return [f"model.init_from={tiny_model_dir(tmp_path)}", "model.image_size=null", "data.max_train_samples=16", "data.val_size=4",
+            "max_steps=2", "batch_size=4", "logging_steps=1", f"cache_dir={tmp_path / 'features'}"]
+
+
+def test_recipe_is_a_valid_training_config() -> None:
+    config = load_config(RECIPE)
+    assert config.data.train == ["easyvqa:train"] and set(config.groups) <= {"proj", "lora"}
+
+
+def test_demo_runs_end_to_end_then_reuses_the_model(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, dtype="float32")
+    assert result.trained and result.test_questions == 6 and 0.0 <= result.accuracy <= 1.0
+    for path in result.artifacts.values():
+        assert path.exists(), path
+    assert json.loads((out / "summary.json").read_text())["test_questions"] == 6
+    assert any("chelsea" in row["image"] for row in result.answers)
+    text = summary(result)
+    assert "exact match" in text and str(out / "loss_curve.png") in text
+
+    again = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, dtype="float32")
+    assert not again.trained and again.accuracy == pytest.approx(result.accuracy)
+
+
+def test_cli_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    code = main(["demo", "--out-dir", str(out), "--eval-limit", "4", "--eval-batch-size", "4", "--dtype", "float32",
+                 *_overrides(tmp_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "easy-VQA test exact match" in printed and "visual words of chelsea.png" in printed
