@@ -43,23 +43,28 @@ def evaluate(
     out_dir: str | Path | None = None,
     progress: bool = True,
     limit: int | None = 200,
+    loss: bool = True,
+    gallery_limit: int | None = None,
 ) -> dict[str, Any]:
     """Metrics over `samples`, or the first `limit` of a data source (`load_samples`); questions are VQA,
     samples without a question are captions.
 
     Returns {'samples', 'loss', 'perplexity', 'answer_tokens', 'vqa_count', 'vqa_exact_match',
     'caption_count', 'caption_bleu4', 'caption_cider'} (VQA/caption keys only when such samples exist).
-    With `out_dir`: metrics.json, answers.jsonl and gallery.html are written there."""
+    `loss=False` skips the validation-loss pass (answers only: half the time); `gallery_limit` caps the
+    gallery at its first N samples. With `out_dir`: metrics.json, answers.jsonl and gallery.html are written
+    there."""
     if isinstance(samples, str):
         samples, policy = load_samples(samples, limit=limit)
         policy.report()
     if not samples:
         raise ValueError("no samples with answers to evaluate")
     pairs = [question_and_reference(s) for s in samples]
-    loss = validation_loss(model, processor, samples, template, batch_size, progress)
     answers = generate_answers(model, processor, samples, template, settings, batch_size, progress)
-    metrics: dict[str, Any] = {"samples": len(samples), "loss": loss["loss"], "perplexity": loss["perplexity"],
-                               "answer_tokens": loss["tokens"]}
+    metrics: dict[str, Any] = {"samples": len(samples)}
+    if loss:
+        scored = validation_loss(model, processor, samples, template, batch_size, progress)
+        metrics |= {"loss": scored["loss"], "perplexity": scored["perplexity"], "answer_tokens": scored["tokens"]}
     vqa = [i for i, (question, _) in enumerate(pairs) if question]
     captions = [i for i, (question, _) in enumerate(pairs) if not question]
     if vqa:
@@ -69,12 +74,12 @@ def evaluate(
         scores = caption_scores([answers[i] for i in captions], [[pairs[i][1]] for i in captions])
         metrics |= {"caption_count": len(captions), "caption_bleu4": scores["bleu4"], "caption_cider": scores["cider"]}
     if out_dir is not None:
-        _write(Path(out_dir), samples, pairs, answers, metrics)
+        _write(Path(out_dir), samples, pairs, answers, metrics, gallery_limit)
     return metrics
 
 
 def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], answers: list[str],
-           metrics: dict[str, Any]) -> None:
+           metrics: dict[str, Any], gallery_limit: int | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     items = []
@@ -83,5 +88,6 @@ def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], a
             correct = normalize_answer(answer) == normalize_answer(reference) if question else None
             rows.write(json.dumps({"source": sample.source, "row_id": sample.row_id, "question": question,
                                    "reference": reference, "answer": answer, "correct": correct}) + "\n")
-            items.append(GalleryItem(sample.load_image(), question, reference, answer, correct))
+            if gallery_limit is None or len(items) < gallery_limit:
+                items.append(GalleryItem(sample.load_image(), question, reference, answer, correct))
     write_gallery(items, out / "gallery.html", title=f"gitllm eval: {len(samples)} samples")
