@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 
@@ -17,10 +18,32 @@ def mlp2x_gelu_projection(vision_dim: int, text_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(vision_dim, text_dim), nn.GELU(), nn.Linear(text_dim, text_dim))
 
 
+class MeanTokens(nn.Module):
+    """(B, N, D) -> (B, 1, D): the mean over the image tokens (pooling to a single image token)."""
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.mean(dim=1, keepdim=True)
+
+
+def git_mean_projection(vision_dim: int, text_dim: int) -> nn.Module:
+    """GIT's Linear + LayerNorm on the mean of the image tokens: ONE image token for the LLM, so every LLM
+    step is as short as the text (mean then Linear equals Linear then mean; the LayerNorm comes last)."""
+    return nn.Sequential(nn.Linear(vision_dim, text_dim), MeanTokens(), nn.LayerNorm(text_dim))
+
+
 PROJECTIONS: dict[str, Callable[[int, int], nn.Module]] = {
     "git": git_projection,
     "mlp2x_gelu": mlp2x_gelu_projection,
+    "git_mean": git_mean_projection,
 }
+
+
+def per_token(projection: nn.Module) -> nn.Module:
+    """`projection` without its token pooling: one output per image token, for per-patch analyses such as
+    visual words (the projection itself when it does not pool)."""
+    if isinstance(projection, nn.Sequential) and any(isinstance(m, MeanTokens) for m in projection):
+        return nn.Sequential(*(m for m in projection if not isinstance(m, MeanTokens)))
+    return projection
 
 
 def build_projection(name: str, vision_dim: int, text_dim: int) -> nn.Module:
