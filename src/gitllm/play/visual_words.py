@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from gitllm.data.images import ImageSource, load_image
 from gitllm.data.pixels import PixelTransform
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.model.projection import per_token
 from gitllm.model.vision import patch_grid, vision_family
 
 Metric = Literal["cosine", "dot"]
@@ -91,7 +92,12 @@ def visual_words(
 
     `sanity_tokens`: how many vocabulary embeddings the sanity check samples (None: all; 0: skip)."""
     pixels = PixelTransform.from_processor(processor.image_processor)(load_image(image))
-    embeds = model.image_embeddings(pixel_values=pixels[None])[0]  # (N, D)
+    projection = per_token(model.visual_projection)
+    if projection is model.visual_projection:
+        embeds = model.image_embeddings(pixel_values=pixels[None])[0]  # (N, D)
+    else:  # a pooling projection (git_mean), applied per token so that every patch still gets its word
+        features = model.encode_images(pixels[None])
+        embeds = projection(features.to(model.visual_projection[0].weight.dtype))[0]
     vocab = model.get_input_embeddings().weight
     ids = nearest_tokens(embeds, vocab, metric).tolist()
     vision_config = model.config.vision_config
