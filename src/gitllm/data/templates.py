@@ -26,6 +26,16 @@ def git_llm(instruction: str, turns: Sequence[Turn], tokenizer: Any, add_generat
     return text + " ##Answer:" if add_generation_prompt else text
 
 
+def qa(instruction: str, turns: Sequence[Turn], tokenizer: Any, add_generation_prompt: bool) -> str:
+    """The shortest prompt: `{instruction} Question: {inputs} Answer: {outputs}<eos>` (6 tokens fewer than
+    git-llm with SmolLM2: every step and every answer is that much cheaper); the cue is ` Answer:`."""
+    text = instruction
+    for turn in turns:
+        text += f" Question: {turn.text}" if turn.role == "user" else f" Answer: {turn.text}{tokenizer.eos_token}"
+    text = text + " Answer:" if add_generation_prompt else text
+    return text.lstrip()
+
+
 def chat(instruction: str, turns: Sequence[Turn], tokenizer: Any, add_generation_prompt: bool) -> str:
     """The tokenizer's own chat template; the instruction opens the first user message."""
     if not getattr(tokenizer, "chat_template", None):
@@ -36,7 +46,7 @@ def chat(instruction: str, turns: Sequence[Turn], tokenizer: Any, add_generation
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
-TEMPLATES: dict[str, Template] = {"git-llm": git_llm, "chat": chat}
+TEMPLATES: dict[str, Template] = {"git-llm": git_llm, "qa": qa, "chat": chat}
 
 
 def get_template(name: str) -> Template:
