@@ -46,3 +46,12 @@ def test_cli_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 0
     printed = capsys.readouterr().out
     assert "easy-VQA test exact match" in printed and "visual words of chelsea.png" in printed
+
+
+def test_time_budget_stops_training_after_the_first_step(tmp_path: Path) -> None:
+    from gitllm.demo import TimeBudget
+    from gitllm.train import train
+    from test_train_support import tiny_config
+
+    result = train(tiny_config(tmp_path, max_steps=5), callbacks=[TimeBudget(0.0)])
+    assert result.steps == 1

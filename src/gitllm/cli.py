@@ -16,7 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.train.cli",
     "gitllm.play.cli",
     "gitllm.eval.cli",
-    "gitllm.demo",
+    "gitllm.demo.cli",
 )
 
 

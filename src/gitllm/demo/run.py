@@ -10,7 +10,6 @@ trained model and the feature cache unless `retrain`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -19,11 +18,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-RECIPE = Path(__file__).resolve().parents[2] / "configs" / "demo" / "easyvqa.yaml"
+RECIPE = Path(__file__).resolve().parents[3] / "configs" / "demo" / "easyvqa.yaml"
 ZOO_PARTS = ("dinov2-small", "smollm2-135m-instruct")
 TEST_SET = "easyvqa:test"
 CHELSEA_QUESTIONS = ("what color is the shape?", "what shape is in the image?", "is there a cat in the image?")
 EASYVQA_SHOWN = 6  # test questions answered one by one in the summary
+TRAIN_BUDGET_S = 660.0  # optimizer steps stop here at the latest, so train + eval stay within 15 minutes
+GALLERY_SIZE = 200
 
 
 @dataclass
@@ -57,19 +58,22 @@ def run_demo(
     recipe: str | Path = RECIPE,
     overrides: Sequence[str] = (),
     retrain: bool = False,
+    budget_s: float = TRAIN_BUDGET_S,
     eval_limit: int | None = None,
     eval_batch_size: int = 64,
     dtype: str = "bfloat16",
 ) -> DemoResult:
     """Run every stage into `out_dir` (run/, eval/, chelsea_visual_words.png, loss_curve.png, summary.json).
 
-    `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); `eval_limit` evaluates the
-    first N test questions only (None: all of them)."""
+    `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); training stops after the
+    recipe's steps or `budget_s` seconds, whichever comes first; `eval_limit` evaluates the first N test
+    questions only (None: all of them)."""
     from gitllm.eval import evaluate
-    from gitllm.play import ask, load_model, visual_words
+    from gitllm.play import GenerationSettings, ask, load_model, visual_words
     from gitllm.train import load_config, train
     from gitllm.train.engine import FINAL_DIR
     from gitllm.train.plot import plot_runs
+    from gitllm.demo.budget import TimeBudget
     from gitllm.zoo import prepare
 
     out = Path(out_dir)
@@ -86,15 +90,15 @@ def run_demo(
 
     start = time.perf_counter()
     if retrain or not (run_dir / FINAL_DIR).is_dir():
-        train(config)
+        train(config, callbacks=[TimeBudget(budget_s)])
         result.trained = True
     _timed(result.seconds, "train", start)
 
     start = time.perf_counter()
     model, processor = load_model(run_dir, dtype)
     template = config.data.template
-    metrics = evaluate(model, processor, TEST_SET, template, batch_size=eval_batch_size, out_dir=out / "eval",
-                       limit=eval_limit)
+    metrics = evaluate(model, processor, TEST_SET, template, GenerationSettings(max_new_tokens=8), eval_batch_size,
+                       out / "eval", limit=eval_limit, loss=False, gallery_limit=GALLERY_SIZE)
     result.accuracy, result.test_questions = metrics["vqa_exact_match"], metrics["vqa_count"]
     _timed(result.seconds, "eval", start)
 
@@ -157,22 +161,3 @@ def summary(result: DemoResult) -> str:
     lines.append("artifacts:")
     lines += [f"  {name}: {path}" for name, path in result.artifacts.items()]
     return "\n".join(lines)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="zoo -> train on easy-VQA -> evaluate -> ask -> visual words")
-    parser.add_argument("--out-dir", default="runs/demo")
-    parser.add_argument("--config", default=str(RECIPE), help="training recipe (default: the demo's)")
-    parser.add_argument("overrides", nargs="*", help="training-config key=value overrides, e.g. max_steps=10")
-    parser.add_argument("--retrain", action="store_true", help="train again even if OUT_DIR/run has a model")
-    parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
-    parser.add_argument("--eval-batch-size", type=int, default=64)
-    parser.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"), help="for eval and play")
-    parser.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    result = run_demo(args.out_dir, args.config, args.overrides, args.retrain, args.eval_limit,
-                      args.eval_batch_size, args.dtype)
-    print(summary(result))
-    return 0

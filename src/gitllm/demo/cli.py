@@ -1,0 +1,27 @@
+"""`gitllm demo`: zoo -> train on easy-VQA -> evaluate -> ask -> visual words -> loss curve, one command."""
+
+from __future__ import annotations
+
+import argparse
+
+from gitllm.demo.run import RECIPE, TRAIN_BUDGET_S, run_demo, summary
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="zoo -> train on easy-VQA -> evaluate -> ask -> visual words")
+    parser.add_argument("--out-dir", default="runs/demo")
+    parser.add_argument("--config", default=str(RECIPE), help="training recipe (default: the demo's)")
+    parser.add_argument("overrides", nargs="*", help="training-config key=value overrides, e.g. max_steps=10")
+    parser.add_argument("--retrain", action="store_true", help="train again even if OUT_DIR/run has a model")
+    parser.add_argument("--budget", type=float, default=TRAIN_BUDGET_S, help="training stops after this many seconds")
+    parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"), help="for eval and play")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_demo(args.out_dir, args.config, args.overrides, args.retrain, args.budget, args.eval_limit,
+                      args.eval_batch_size, args.dtype)
+    print(summary(result))
+    return 0
