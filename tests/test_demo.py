@@ -55,3 +55,11 @@ def test_time_budget_stops_training_after_the_first_step(tmp_path: Path) -> None
 
     result = train(tiny_config(tmp_path, max_steps=5), callbacks=[TimeBudget(0.0)])
     assert result.steps == 1
+
+
+def test_a_changed_recipe_trains_again(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    run_demo(out, overrides=_overrides(tmp_path), eval_limit=2, eval_batch_size=2, dtype="float32")
+    again = run_demo(out, overrides=[*_overrides(tmp_path), "optim.lr=0.01"], eval_limit=2, eval_batch_size=2,
+                     dtype="float32")
+    assert again.trained

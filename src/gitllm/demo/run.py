@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,6 @@ def run_demo(
     from gitllm.eval import evaluate
     from gitllm.play import GenerationSettings, ask, load_model, visual_words
     from gitllm.train import load_config, train
-    from gitllm.train.engine import FINAL_DIR
     from gitllm.train.plot import plot_runs
     from gitllm.demo.budget import TimeBudget
     from gitllm.zoo import prepare
@@ -89,7 +88,7 @@ def run_demo(
     _timed(result.seconds, "setup", start)
 
     start = time.perf_counter()
-    if retrain or not (run_dir / FINAL_DIR).is_dir():
+    if retrain or not _finished(run_dir, config):
         train(config, callbacks=[TimeBudget(budget_s)])
         result.trained = True
     _timed(result.seconds, "train", start)
@@ -121,6 +120,16 @@ def run_demo(
     }
     (out / "summary.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
     return result
+
+
+def _finished(run_dir: Path, config: Any) -> bool:
+    """Whether `run_dir` holds a finished training run of exactly `config` (else the demo trains again)."""
+    from gitllm.train import load_config
+    from gitllm.train.config import CONFIG_FILE_NAME
+    from gitllm.train.engine import FINAL_DIR
+
+    saved = run_dir / CONFIG_FILE_NAME
+    return (run_dir / FINAL_DIR).is_dir() and saved.is_file() and asdict(load_config(saved)) == asdict(config)
 
 
 def _play(model: Any, processor: Any, template: str, answers_file: Path, ask: Any) -> list[dict[str, str]]:
