@@ -35,6 +35,7 @@ def select(hidden: torch.Tensor, layer: int, tokens: str, final_norm: torch.nn.M
         "cls": lambda: h[:, :1],
         "mean": lambda: h[:, 1:].mean(1, keepdim=True),
         "clsmean": lambda: torch.cat([h[:, :1], h[:, 1:].mean(1, keepdim=True)], 1),
+        "zerocls": lambda: torch.cat([torch.zeros_like(h[:, :1]), h[:, :1]], 1),
         "pool2": lambda: F.adaptive_avg_pool2d(grid, 2).flatten(2).transpose(1, 2),
         "pool3": lambda: F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2),
     }
@@ -56,6 +57,7 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=0.05)
     p.add_argument("--template", default="git-llm")
     p.add_argument("--eval_n", type=int, default=500)
+    p.add_argument("--groups", default="proj,lora")
     p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
     a = p.parse_args()
     torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
@@ -71,7 +73,8 @@ def main() -> None:
     if a.ln_gain:
         gain = model.get_input_embeddings().weight.std().item() if a.ln_gain < 0 else a.ln_gain
         model.visual_projection[1].weight.data.fill_(gain)
-    model = apply_groups(model, ["proj", "lora"], LoraSpec(r=a.r, alpha=2 * a.r, dropout=0.0,
+    names = a.groups.split(",")
+    model = apply_groups(model, names, LoraSpec(r=a.r, alpha=2 * a.r, dropout=0.0,
                                                             target_modules=a.targets.split(",")), LoraSpec())
     enc = Encoder(tok, proc.image_processor, a.template, "answer", 64)
     _, _, train_ids = easy_vqa.get_train_questions()
@@ -81,9 +84,9 @@ def main() -> None:
     rows = [enc.text(s) | {"vision_features": feats["train"][train_ids[int(s.row_id)]]} for s in train]
     collate = FeatureCollator(Collator.for_tokenizer(tok))
 
-    groups = trainable_by_group(model, ["proj", "lora"])
-    opt = torch.optim.AdamW([{"params": [q for _, q in groups["proj"]], "lr": a.lr_proj},
-                             {"params": [q for _, q in groups["lora"]], "lr": a.lr_lora}], weight_decay=0.0)
+    groups = trainable_by_group(model, names)
+    opt = torch.optim.AdamW([{"params": [q for _, q in v], "lr": a.lr_proj if g == "proj" else a.lr_lora}
+                             for g, v in groups.items()], weight_decay=0.0)
     warm = max(1, int(a.warmup * a.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (a.steps - s) / (a.steps - warm))))
     order = list(range(len(rows)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -33,7 +34,8 @@ def main(size: int) -> None:
         "max": lambda h: h[:, 1:].amax(1),
     }
     print("layer pool colour shape")
-    for layer in range(tr["hidden"].shape[1]):
+    layers = os.environ.get("LAYERS")
+    for layer in map(int, layers.split(",")) if layers else range(tr["hidden"].shape[1]):
         for name, pool in pools.items():
             x, xt = pool(tr["hidden"][:, layer].float()), pool(te["hidden"][:, layer].float())
             c = fit(x, tr["colour"], xt, te["colour"], 8)
