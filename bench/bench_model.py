@@ -106,11 +106,19 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("train", "decode"), help="measure one of the two (default: both)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     peak = matmul_peak()
-
+    print(f"matmul peak (fp32, 2 threads): {peak / 1e9:.0f} GFLOP/s")
     ours, peer = build_gitllm(), build_llava()
+    if args.only != "decode":
+        bench_training(ours, peer, args.repeats, peak)
+    if args.only != "train":
+        bench_decode(ours, peer, args.repeats)
+
+
+def bench_training(ours: torch.nn.Module, peer: torch.nn.Module, repeats: int, peak: float) -> None:
     ours_batch, peer_batch = gitllm_batch(BATCH, TEXT), llava_batch(BATCH, TEXT)
     ours_labels = ours_batch["input_ids"]
     peer_labels = peer_batch["input_ids"].masked_fill(peer_batch["input_ids"] == VOCAB, -100)
@@ -126,17 +134,24 @@ def main() -> None:
 
     ours_flops, peer_flops = step_flops(ours_step), step_flops(peer_step)  # also the warm-up
     train_times: dict[str, list[float]] = {"gitllm": [], "llava": []}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         train_times["gitllm"].append(timed(ours_step))
         train_times["llava"].append(timed(peer_step))
     ours_step_s, peer_step_s = (statistics.median(train_times[k]) for k in ("gitllm", "llava"))
+    print(f"training step, batch {BATCH} x {TEXT} text tokens + 197 image tokens (median of {repeats}):")
+    for name, step_s, flops in (("gitllm", ours_step_s, ours_flops), ("llava", peer_step_s, peer_flops)):
+        print(f"  {name:7s} {step_s:6.2f} s/step  {BATCH / step_s:5.2f} samples/s  {flops / 1e9:6.0f} GFLOP/step  "
+              f"{flops / step_s / 1e9:5.0f} GFLOP/s = {flops / step_s / peak:4.0%} of peak")
+    print(f"  training samples/s ratio gitllm/llava: {peer_step_s / ours_step_s:.2f}x (goal >= 1.3x)")
 
+
+def bench_decode(ours: torch.nn.Module, peer: torch.nn.Module, repeats: int) -> None:
     ours.eval(), peer.eval()
     generate = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0)
     decode_times: dict[str, list[float]] = {"gitllm": [], "llava": [], "gitllm_b8": []}
     one, one_peer, eight = gitllm_batch(1, PROMPT), llava_batch(1, PROMPT), gitllm_batch(8, PROMPT)
     with torch.no_grad():
-        for repeat in range(args.repeats + 1):  # the first round is the warm-up
+        for repeat in range(repeats + 1):  # the first round is the warm-up
             times = {
                 "gitllm": timed(lambda: ours.generate(**one, **generate)),
                 "llava": timed(lambda: peer.generate(**one_peer, **generate)),
@@ -148,12 +163,6 @@ def main() -> None:
     tok_s = {key: (8 if key.endswith("b8") else 1) * NEW_TOKENS / statistics.median(v)
              for key, v in decode_times.items()}
 
-    print(f"matmul peak (fp32, 2 threads): {peak / 1e9:.0f} GFLOP/s")
-    print(f"training step, batch {BATCH} x {TEXT} text tokens + 197 image tokens (median of {args.repeats}):")
-    for name, step_s, flops in (("gitllm", ours_step_s, ours_flops), ("llava", peer_step_s, peer_flops)):
-        print(f"  {name:7s} {step_s:6.2f} s/step  {BATCH / step_s:5.2f} samples/s  {flops / 1e9:6.0f} GFLOP/step  "
-              f"{flops / step_s / 1e9:5.0f} GFLOP/s = {flops / step_s / peak:4.0%} of peak")
-    print(f"  training samples/s ratio gitllm/llava: {peer_step_s / ours_step_s:.2f}x (goal >= 1.3x)")
     print(f"greedy decode, {PROMPT}-token prompt after 197 image tokens, {NEW_TOKENS} new tokens:")
     for key, value in tok_s.items():
         print(f"  {key:9s} {value:6.1f} tokens/s")

@@ -108,3 +108,24 @@ def test_eval_cli_end_to_end(tmp_path, capsys) -> None:
     again = evaluate(model, processor, str(tmp_path / "data.jsonl"), settings=GenerationSettings(max_new_tokens=8),
                      batch_size=3, progress=False)
     assert again == metrics
+
+
+def test_eval_from_the_feature_cache_answers_alike_and_encodes_each_image_once(tmp_path, monkeypatch) -> None:
+    model, processor = load_model(save_tiny(tmp_path / "model"))
+    for i in range(3):
+        image(i).save(tmp_path / f"{i}.png")
+    rows = [{"image": f"{i % 3}.png", "question": f"w{i} w{i + 1}", "answer": "w5"} for i in range(7)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples, _ = load_samples(str(tmp_path / "data.jsonl"))
+    encoded: list[int] = []
+    encode = model.encode_images
+    monkeypatch.setattr(model, "encode_images", lambda pixels: encoded.append(len(pixels)) or encode(pixels))
+    settings = GenerationSettings(max_new_tokens=6)
+    plain = evaluate(model, processor, samples, settings=settings, batch_size=3, out_dir=tmp_path / "a", loss=False)
+    assert sum(encoded) == 7  # pixels: one image per question
+    encoded.clear()
+    cached = [evaluate(model, processor, samples, settings=settings, batch_size=3, out_dir=tmp_path / f"c{k}",
+                       loss=False, feature_cache=True, cache_dir=tmp_path / "cache") for k in range(2)]
+    assert sum(encoded) == 3  # the three distinct images, once, by the first evaluation only
+    assert cached[0] == cached[1] == plain
+    assert (tmp_path / "c1" / "answers.jsonl").read_text() == (tmp_path / "a" / "answers.jsonl").read_text()

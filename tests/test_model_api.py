@@ -64,6 +64,32 @@ def test_loss_counts_only_labelled_text() -> None:
     torch.testing.assert_close(out.loss, expected)
 
 
+@pytest.mark.parametrize("padding", ["left", "right"])
+def test_loss_only_gives_the_same_loss_and_gradients(padding: str) -> None:
+    """Answer-only labels in a padded batch: the LM head on the labelled positions only changes nothing."""
+    model = tiny_model().train()
+    batch = random_batch(batch=2, text_len=8)
+    mask = torch.ones_like(batch["input_ids"])
+    pad = slice(0, 3) if padding == "left" else slice(5, 8)
+    mask[1, pad] = 0
+    labels = torch.full_like(batch["input_ids"], -100)
+    labels[0, 6:] = batch["input_ids"][0, 6:]
+    labels[1, 3:5] = batch["input_ids"][1, 3:5] if padding == "right" else -100
+    labels[1, 6:] = batch["input_ids"][1, 6:] if padding == "left" else -100
+    runs = []
+    for loss_only in (False, True):
+        model.zero_grad()
+        out = model(**batch, attention_mask=mask, labels=labels, loss_only=loss_only)
+        out.loss.backward()
+        runs.append((out, model.visual_projection[0].weight.grad.clone()))
+    (full, full_grad), (only, only_grad) = runs
+    assert only.logits is None and full.logits.shape[1] == 8
+    torch.testing.assert_close(only.loss, full.loss, atol=1e-6, rtol=0)
+    torch.testing.assert_close(only_grad, full_grad, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="loss_only=True needs labels"):
+        model(**batch, loss_only=True)
+
+
 def test_sliding_window_is_kept_for_text() -> None:
     """Mistral, window 6, 2 layers: a text token more than 2 x 5 positions back cannot reach the last one."""
     model = tiny_model("mistral")

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from gitllm.data import Collator, Encoder, read
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.train.config import LoraSpec
-from gitllm.train.data import FeatureCollator
 from gitllm.train.groups import apply_groups, trainable_by_group
 
 
@@ -58,15 +57,18 @@ def main() -> None:
     p.add_argument("--template", default="git-llm")
     p.add_argument("--eval_n", type=int, default=500)
     p.add_argument("--groups", default="proj,lora")
+    p.add_argument("--prefix", default="", help="text before the image, e.g. '<|im_start|>' (prefix_token_ids)")
     p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
     a = p.parse_args()
     torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
     torch.manual_seed(0)
     random.seed(0)
 
-    model = GitLLMForCausalLM.from_pretrained_parts("dinov2-small", "smollm2-135m-instruct", dtype=torch.float32)
     proc = GitLLMProcessor.from_parts("dinov2-small", "smollm2-135m-instruct")
     tok = proc.tokenizer
+    prefix_ids = proc.token_ids(a.prefix)
+    model = GitLLMForCausalLM.from_pretrained_parts("dinov2-small", "smollm2-135m-instruct", dtype=torch.float32,
+                                                    prefix_token_ids=prefix_ids)
     data = torch.load(f"/tmp/evqa_feats_{a.size}.pt")
     with torch.no_grad():
         feats = {s: select(data[s]["hidden"], a.layer, a.tokens, model.vision_model.layernorm) for s in data}
@@ -82,7 +84,7 @@ def main() -> None:
     train = list(read("easyvqa:train"))
     test = list(read("easyvqa:test"))
     rows = [enc.text(s) | {"vision_features": feats["train"][train_ids[int(s.row_id)]]} for s in train]
-    collate = FeatureCollator(Collator.for_tokenizer(tok))
+    collate = Collator.for_tokenizer(tok)
 
     groups = trainable_by_group(model, names)
     opt = torch.optim.AdamW([{"params": [q for _, q in v], "lr": a.lr_proj if g == "proj" else a.lr_lora}
@@ -97,7 +99,7 @@ def main() -> None:
         idx = [order[(step * a.bs + k) % len(order)] for k in range(a.bs)]
         batch = collate([rows[i] for i in idx])
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model(**batch).loss
+            loss = model(**batch, loss_only=True).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_([q for v in groups.values() for _, q in v], 1.0)
         opt.step(); sched.step(); opt.zero_grad()

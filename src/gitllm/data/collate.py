@@ -12,9 +12,13 @@ import torch
 from gitllm.data.encode import IGNORE_INDEX
 
 
+IMAGE_INPUTS = ("pixel_values", "vision_features")  # pixels (3,H,W), or cached encoder features (N,Dv)
+
+
 @dataclass(frozen=True)
 class Collator:
-    """Encoded rows -> batch: `pixel_values` (B,3,H,W) float, `input_ids`, `attention_mask`, `labels` (B,T) long.
+    """Encoded rows -> batch: `pixel_values` (B,3,H,W) float (or cached `vision_features` (B,N,Dv)),
+    `input_ids`, `attention_mask`, `labels` (B,T) long.
 
     T is the longest row in the batch (no max-length padding). Padding positions get `pad_token_id`,
     attention 0 and label -100. Rows without `labels` (prompts for generation) give a batch without labels.
@@ -33,9 +37,11 @@ class Collator:
     def __call__(self, rows: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         assert rows and self.padding_side in ("left", "right"), (len(rows), self.padding_side)
         width = max(len(row["input_ids"]) for row in rows)
+        # Contract: every row carries exactly one kind of image input.
+        (image_key,) = [key for key in IMAGE_INPUTS if key in rows[0]]
         batch = {
             # A single-threaded numpy copy: torch.stack's parallel copy stalls when the cores are busy.
-            "pixel_values": torch.from_numpy(np.stack([row["pixel_values"].numpy() for row in rows])),
+            image_key: torch.from_numpy(np.stack([row[image_key].numpy() for row in rows])),
             "input_ids": self._pad([row["input_ids"] for row in rows], width, self.pad_token_id),
             "attention_mask": self._pad([torch.ones_like(row["input_ids"]) for row in rows], width, 0),
         }

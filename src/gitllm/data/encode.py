@@ -61,10 +61,14 @@ class Encoder:
         A conversation ending with an answer is cut before it; returns `input_ids` (T,) long, `pixel_values`.
         Its `input_ids` are the prefix of the training encoding's `input_ids` for the same sample.
         """
+        return {**self.prompt_text(sample), "pixel_values": self.pixel_values(sample)}
+
+    def prompt_text(self, sample: Sample) -> dict[str, torch.Tensor]:
+        """`prompt` without the image: `input_ids` (T,) long (for callers with cached image features)."""
         turns = sample.conversation
         turns = turns[:-1] if turns[-1].role == "assistant" else turns
         input_ids, _ = self.tokenize([(self.render(sample.instruction, turns, self.tokenizer, True), False)])
-        return {"input_ids": torch.tensor(input_ids, dtype=torch.long), "pixel_values": self.pixel_values(sample)}
+        return {"input_ids": torch.tensor(input_ids, dtype=torch.long)}
 
     def pixel_values(self, sample: Sample) -> torch.Tensor:
         """The sample's first image as (3,H,W) float, decoded no larger than the processor needs."""

@@ -97,7 +97,8 @@ def run_demo(
     model, processor = load_model(run_dir, dtype)
     template = config.data.template
     metrics = evaluate(model, processor, TEST_SET, template, GenerationSettings(max_new_tokens=8), eval_batch_size,
-                       out / "eval", limit=eval_limit, loss=False, gallery_limit=GALLERY_SIZE)
+                       out / "eval", limit=eval_limit, loss=False, gallery_limit=GALLERY_SIZE, feature_cache=True,
+                       cache_dir=config.cache_dir)
     result.accuracy, result.test_questions = metrics["vqa_exact_match"], metrics["vqa_count"]
     _timed(result.seconds, "eval", start)
 

@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--out-dir", default="eval", help="metrics.json, answers.jsonl, gallery.html")
+    parser.add_argument("--feature-cache", action="store_true",
+                        help="encode each distinct image once and keep its features on disk for later evaluations")
     parser.set_defaults(func=run_eval)
 
 
@@ -35,7 +37,7 @@ def run_eval(args: argparse.Namespace) -> int:
     policy.report()
     model, processor = load_model(args.model, args.dtype)
     metrics = evaluate(model, processor, samples, args.template, GenerationSettings(max_new_tokens=args.max_new_tokens),
-                       args.batch_size, args.out_dir)
+                       args.batch_size, args.out_dir, feature_cache=args.feature_cache)
     print(json.dumps(metrics, indent=2))
     print(f"metrics, answers and gallery -> {args.out_dir}/")
     return 0

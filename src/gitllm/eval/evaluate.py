@@ -15,6 +15,7 @@ from gitllm.eval.loss import validation_loss
 from gitllm.eval.metrics import caption_scores, exact_match, normalize_answer
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.play.generate import GenerationSettings, generate_answers
+from gitllm.train.features import sample_features
 
 
 def question_and_reference(sample: Sample) -> tuple[str, str]:
@@ -45,6 +46,8 @@ def evaluate(
     limit: int | None = 200,
     loss: bool = True,
     gallery_limit: int | None = None,
+    feature_cache: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics over `samples`, or the first `limit` of a data source (`load_samples`); questions are VQA,
     samples without a question are captions.
@@ -52,15 +55,18 @@ def evaluate(
     Returns {'samples', 'loss', 'perplexity', 'answer_tokens', 'vqa_count', 'vqa_exact_match',
     'caption_count', 'caption_bleu4', 'caption_cider'} (VQA/caption keys only when such samples exist).
     `loss=False` skips the validation-loss pass (answers only: half the time); `gallery_limit` caps the
-    gallery at its first N samples. With `out_dir`: metrics.json, answers.jsonl and gallery.html are written
-    there."""
+    gallery at its first N samples. `feature_cache` answers from cached vision features
+    (`gitllm.train.features`, under `cache_dir`): each distinct image is encoded once, and never again by a
+    later evaluation with the same encoder. With `out_dir`: metrics.json, answers.jsonl and gallery.html are
+    written there."""
     if isinstance(samples, str):
         samples, policy = load_samples(samples, limit=limit)
         policy.report()
     if not samples:
         raise ValueError("no samples with answers to evaluate")
     pairs = [question_and_reference(s) for s in samples]
-    answers = generate_answers(model, processor, samples, template, settings, batch_size, progress)
+    features = sample_features(model, processor, samples, cache_dir, batch_size) if feature_cache else None
+    answers = generate_answers(model, processor, samples, template, settings, batch_size, progress, features)
     metrics: dict[str, Any] = {"samples": len(samples)}
     if loss:
         scored = validation_loss(model, processor, samples, template, batch_size, progress)

@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--projection", default="git", choices=sorted(PROJECTIONS))
     parser.add_argument("--drop-cls", action="store_true", help="do not keep the vision CLS token(s)")
     parser.add_argument("--vision-feature-layer", type=int, default=-1)
+    parser.add_argument("--prefix", default="", help="LLM text before the image, e.g. '<|im_start|>' (its BOS): "
+                        "takes the attention-sink position so the image is read")
     parser.add_argument("--out", required=True, help="output folder (model + processor)")
     parser.set_defaults(func=run)
 
@@ -22,14 +24,16 @@ def run(args: argparse.Namespace) -> int:
     from gitllm.model.modeling import GitLLMForCausalLM
     from gitllm.model.processor import GitLLMProcessor
 
+    processor = GitLLMProcessor.from_parts(args.vision, args.llm)
     model = GitLLMForCausalLM.from_pretrained_parts(
         vision=args.vision,
         llm=args.llm,
         projection=args.projection,
         keep_cls=not args.drop_cls,
         vision_feature_layer=args.vision_feature_layer,
+        prefix_token_ids=processor.token_ids(args.prefix),
     )
     model.save_pretrained(args.out)
-    GitLLMProcessor.from_parts(args.vision, args.llm).save_pretrained(args.out)
+    processor.save_pretrained(args.out)
     print(args.out)
     return 0

@@ -8,7 +8,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from gitllm.model.projection import PROJECTIONS
+from gitllm.model.projection import NEEDS_CLS, PROJECTIONS
 
 
 @strict
@@ -21,6 +21,9 @@ class GitLLMConfig(PretrainedConfig):
         projection: id in `gitllm.model.projection.PROJECTIONS` (`git` = Linear + LayerNorm, as GIT).
         keep_cls: keep the vision CLS token(s) among the image tokens (GIT-LLM keeps it).
         vision_feature_layer: which vision hidden state to project; -1 is the encoder's final output.
+        prefix_token_ids: LM token ids placed before the image (e.g. BOS), causal: each sees only the prefix
+            before it, while image and text attend to them. A pretrained LM parks its attention sink on its
+            first position; a prefix takes that place, so the image is read instead of sunk. Empty: pure GIT.
     """
 
     model_type = "gitllm"
@@ -34,6 +37,7 @@ class GitLLMConfig(PretrainedConfig):
     projection: str = "git"
     keep_cls: bool = True
     vision_feature_layer: int = -1
+    prefix_token_ids: list[int] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         # An empty dict keeps each half's own attention implementation (None would reset both halves).
@@ -41,3 +45,9 @@ class GitLLMConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
         if self.projection not in PROJECTIONS:
             raise ValueError(f"unknown projection {self.projection!r}; known: {sorted(PROJECTIONS)}")
+        if self.projection in NEEDS_CLS and not self.keep_cls:
+            raise ValueError(f"projection {self.projection!r} reads the CLS token: set keep_cls=True")
+        self.prefix_token_ids = list(self.prefix_token_ids or [])
+        vocab = getattr(self.text_config, "vocab_size", None)
+        if vocab is not None and not all(0 <= i < vocab for i in self.prefix_token_ids):
+            raise ValueError(f"prefix_token_ids {self.prefix_token_ids} must be token ids of the LLM (0..{vocab - 1})")

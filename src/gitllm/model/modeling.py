@@ -18,13 +18,13 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
-    DynamicCache,
     GenerationMixin,
     PreTrainedModel,
 )
 from transformers.utils import ModelOutput
 
 from gitllm.model.config import GitLLMConfig
+from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation
 from gitllm.model.projection import build_projection
 from gitllm.model.vision import check_pixel_values, encode_images
@@ -44,12 +44,13 @@ class GitLLMOutput(ModelOutput):
 
 @dataclass
 class PackedInputs:
-    """The LM-side inputs of one batch, in the `[pad][image][text]` layout (L = N + T).
+    """The LM-side inputs of one batch, in the `[pad][prefix][image][text]` layout (L = P + N + T; P = 0
+    unless `config.prefix_token_ids`).
 
     inputs_embeds (B, L, D); attention_mask (B, L) padding mask; position_ids (B, L);
     block_ids (B, L) 0 on image positions, -1 elsewhere; text_mask (B, T) the text padding mask, left-padded;
     text_order (B, T) the permutation that moved each row's text padding to the left (None when the text
-    was already left-padded). Text token j (left-padded order) sits at position N + j when it is real."""
+    was already left-padded). Text token j (left-padded order) sits at position P + N + j when it is real."""
 
     inputs_embeds: torch.Tensor
     attention_mask: torch.Tensor
@@ -199,24 +200,29 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         attention_mask = attention_mask.long()
         image_embeds = self.image_embeddings(pixel_values, vision_features)
         batch, num_image = image_embeds.shape[:2]
+        prefix_ids = torch.tensor(self.config.prefix_token_ids, dtype=input_ids.dtype, device=input_ids.device)
+        num_prefix = len(prefix_ids)
         max_positions = self.lm_adapter.max_positions
-        longest = num_image + int(attention_mask.sum(-1).max())
+        longest = num_prefix + num_image + int(attention_mask.sum(-1).max())
         if max_positions is not None and longest > max_positions:
             raise ValueError(
-                f"{num_image} image tokens + {longest - num_image} text tokens = {longest} exceed the LLM's "
-                f"maximum of {max_positions} positions; shorten the prompt"
+                f"{num_prefix} prefix + {num_image} image tokens + {longest - num_prefix - num_image} text tokens = "
+                f"{longest} exceed the LLM's maximum of {max_positions} positions; shorten the prompt"
             )
 
         text_order = _left_pad_order(attention_mask)
         if text_order is not None:
             input_ids = input_ids.gather(1, text_order)
             attention_mask = attention_mask.gather(1, text_order)
-        text_embeds = self.language_model.get_input_embeddings()(input_ids)
+        embed = self.language_model.get_input_embeddings()
+        text_embeds = embed(input_ids)
+        prefix_embeds = embed(prefix_ids).expand(batch, -1, -1)
         image_embeds = image_embeds.to(text_embeds.dtype)
-        image_flags = torch.ones(batch, num_image, dtype=attention_mask.dtype, device=attention_mask.device)
-        mask = torch.cat([image_flags, attention_mask], dim=1)
-        is_image = torch.cat([image_flags, torch.zeros_like(attention_mask)], dim=1)
-        embeds = torch.cat([image_embeds, text_embeds], dim=1)
+        ones = torch.ones(batch, num_prefix + num_image, dtype=attention_mask.dtype, device=attention_mask.device)
+        mask = torch.cat([ones, attention_mask], dim=1)
+        is_image = torch.zeros_like(mask)
+        is_image[:, num_prefix : num_prefix + num_image] = 1
+        embeds = torch.cat([prefix_embeds, image_embeds, text_embeds], dim=1)
         if not bool(attention_mask.all()):
             # Stable sort on the padding mask moves each row's (left) text padding before its image.
             layout = torch.argsort(mask, dim=1, stable=True)
@@ -235,39 +241,54 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         labels: torch.Tensor | None = None,
         vision_features: torch.Tensor | None = None,
         output_hidden_states: bool = False,
+        loss_only: bool = False,
         **kwargs: Any,
     ) -> GitLLMOutput:
         """input_ids (B, T), pixel_values (B, C, H, W) or vision_features (B, N, Dv), attention_mask (B, T),
-        labels (B, T) with -100 where not trained. Returns text-only logits (B, T, V)."""
+        labels (B, T) with -100 where not trained. Returns text-only logits (B, T, V).
+
+        `loss_only` (training, with labels): the LM head runs only from the first position that predicts a
+        label, e.g. the answer of a left-padded batch; `.logits` is then None."""
+        if loss_only and labels is None:
+            raise ValueError("loss_only=True needs labels")
         packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
         text_len = input_ids.shape[1]
-        lm_kwargs = self.lm_adapter.lm_inputs(
-            self.language_model, packed.inputs_embeds, packed.attention_mask, packed.position_ids, packed.block_ids
-        )
-        # The LM head runs on the last T positions only: with left-padded text they hold every real text token.
-        outputs = self.language_model(
-            **lm_kwargs, use_cache=False, logits_to_keep=text_len, output_hidden_states=output_hidden_states
-        )
-        logits = outputs.logits
-        loss = None
+        targets = None
         if labels is not None:
             if packed.text_order is not None:
                 labels = labels.gather(1, packed.text_order)
             # Token j+1 is learnt from position j only when both are real text (never from padding).
             real_pair = packed.text_mask[:, :-1].bool() & packed.text_mask[:, 1:].bool()
             targets = labels[:, 1:].masked_fill(~real_pair, -100)
+        # The LM head runs on the last T positions only: with left-padded text they hold every real text token.
+        keep = text_len
+        if loss_only:
+            trained = targets.ne(-100).any(0).nonzero()
+            keep = text_len - (int(trained[0]) if len(trained) else text_len - 1)
+        lm_kwargs = self.lm_adapter.lm_inputs(
+            self.language_model, packed.inputs_embeds, packed.attention_mask, packed.position_ids, packed.block_ids
+        )
+        outputs = self.language_model(
+            **lm_kwargs, use_cache=False, logits_to_keep=keep, output_hidden_states=output_hidden_states
+        )
+        logits = outputs.logits
+        loss = None
+        if targets is not None:
+            kept_targets = targets[:, text_len - keep :]
             summed = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum"
+                logits[:, :-1].flatten(0, 1).float(), kept_targets.flatten(), ignore_index=-100, reduction="sum"
             )
             loss = summed / targets.ne(-100).sum().clamp(min=1)
-        if packed.text_order is not None:
+        if loss_only:
+            logits = None
+        elif packed.text_order is not None:
             restore = torch.argsort(packed.text_order, dim=1)
             logits = logits.gather(1, restore.unsqueeze(-1).expand_as(logits))
         return GitLLMOutput(
             loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
-            image_token_count=packed.inputs_embeds.shape[1] - text_len,
+            image_token_count=packed.inputs_embeds.shape[1] - text_len - len(self.config.prefix_token_ids),
         )
 
     # ---- generation -----------------------------------------------------------------------------------
@@ -290,7 +311,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         if not bool(packed.text_mask[:, -1].all()):
             raise ValueError("every prompt needs at least one text token (e.g. BOS) after the image")
         lm = self.language_model
-        cache = DynamicCache(config=lm.config)
+        cache = GrowingCache(config=lm.config)
         lm(
             **self.lm_adapter.lm_inputs(
                 lm,

@@ -28,6 +28,10 @@ class GitLLMProcessor(ProcessorMixin):
 
         return cls(AutoImageProcessor.from_pretrained(resolve(vision)), AutoTokenizer.from_pretrained(resolve(llm)))
 
+    def token_ids(self, text: str) -> list[int]:
+        """`text` as LLM token ids without added special tokens (e.g. for `GitLLMConfig.prefix_token_ids`)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
     def __call__(
         self,
         images: Image.Image | list[Image.Image] | None = None,

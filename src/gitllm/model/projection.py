@@ -18,11 +18,22 @@ def mlp2x_gelu_projection(vision_dim: int, text_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(vision_dim, text_dim), nn.GELU(), nn.Linear(text_dim, text_dim))
 
 
-class MeanTokens(nn.Module):
-    """(B, N, D) -> (B, 1, D): the mean over the image tokens (pooling to a single image token)."""
+class TokenPooling(nn.Module):
+    """Pools the image tokens (B, N, D) to one (B, 1, D); `per_token` strips it for per-patch analyses."""
+
+
+class MeanTokens(TokenPooling):
+    """(B, N, D) -> (B, 1, D): the mean over the image tokens."""
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return tokens.mean(dim=1, keepdim=True)
+
+
+class FirstToken(TokenPooling):
+    """(B, N, D) -> (B, 1, D): the first token (the encoder's CLS when `keep_cls`)."""
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens[:, :1]
 
 
 def git_mean_projection(vision_dim: int, text_dim: int) -> nn.Module:
@@ -31,18 +42,26 @@ def git_mean_projection(vision_dim: int, text_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(vision_dim, text_dim), MeanTokens(), nn.LayerNorm(text_dim))
 
 
+def git_cls_projection(vision_dim: int, text_dim: int) -> nn.Module:
+    """GIT's Linear + LayerNorm on the CLS token alone: ONE image token, the encoder's own summary (needs
+    `keep_cls`)."""
+    return nn.Sequential(FirstToken(), nn.Linear(vision_dim, text_dim), nn.LayerNorm(text_dim))
+
+
 PROJECTIONS: dict[str, Callable[[int, int], nn.Module]] = {
     "git": git_projection,
     "mlp2x_gelu": mlp2x_gelu_projection,
     "git_mean": git_mean_projection,
+    "git_cls": git_cls_projection,
 }
+NEEDS_CLS = {"git_cls"}  # projections that read the encoder's CLS token
 
 
 def per_token(projection: nn.Module) -> nn.Module:
     """`projection` without its token pooling: one output per image token, for per-patch analyses such as
     visual words (the projection itself when it does not pool)."""
-    if isinstance(projection, nn.Sequential) and any(isinstance(m, MeanTokens) for m in projection):
-        return nn.Sequential(*(m for m in projection if not isinstance(m, MeanTokens)))
+    if isinstance(projection, nn.Sequential) and any(isinstance(m, TokenPooling) for m in projection):
+        return nn.Sequential(*(m for m in projection if not isinstance(m, TokenPooling)))
     return projection
 
 

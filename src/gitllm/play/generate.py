@@ -59,10 +59,16 @@ def question_sample(image: ImageSource, question: str | Sequence[Turn], instruct
     return Sample("play", row_id, [image], instruction, turns=turns)
 
 
-def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str) -> dict[str, torch.Tensor]:
-    """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)."""
+def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str,
+                 vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)
+    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv)."""
     encoder = Encoder(processor.tokenizer, processor.image_processor, template)
-    return Collator.for_tokenizer(processor.tokenizer)([encoder.prompt(sample) for sample in samples])
+    if vision_features is None:
+        rows = [encoder.prompt(sample) for sample in samples]
+    else:
+        rows = [encoder.prompt_text(s) | {"vision_features": f} for s, f in zip(samples, vision_features, strict=True)]
+    return Collator.for_tokenizer(processor.tokenizer)(rows)
 
 
 def generate_tokens(
@@ -73,13 +79,17 @@ def generate_tokens(
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
+    vision_features: Sequence[torch.Tensor] | None = None,
 ) -> list[list[int]]:
-    """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order."""
+    """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
+    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.train.features.sample_features`) replace pixels."""
     assert batch_size >= 1, batch_size
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
         for start in range(0, len(samples), batch_size):
-            batch = prompt_batch(processor, samples[start : start + batch_size], template)
+            chunk = slice(start, start + batch_size)
+            batch = prompt_batch(processor, samples[chunk], template,
+                                 None if vision_features is None else vision_features[chunk])
             rows += generate_batch(model, processor.tokenizer, batch, settings)
             bar.update(len(batch["input_ids"]))
     return rows
@@ -101,9 +111,10 @@ def generate_answers(
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
+    vision_features: Sequence[torch.Tensor] | None = None,
 ) -> list[str]:
     """One answer text per sample (see `generate_tokens`)."""
-    rows = generate_tokens(model, processor, samples, template, settings, batch_size, progress)
+    rows = generate_tokens(model, processor, samples, template, settings, batch_size, progress, vision_features)
     return [text.strip() for text in processor.tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
 

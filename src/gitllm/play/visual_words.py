@@ -97,7 +97,7 @@ def visual_words(
         embeds = model.image_embeddings(pixel_values=pixels[None])[0]  # (N, D)
     else:  # a pooling projection (git_mean), applied per token so that every patch still gets its word
         features = model.encode_images(pixels[None])
-        embeds = projection(features.to(model.visual_projection[0].weight.dtype))[0]
+        embeds = projection(features.to(next(model.visual_projection.parameters()).dtype))[0]
     vocab = model.get_input_embeddings().weight
     ids = nearest_tokens(embeds, vocab, metric).tolist()
     vision_config = model.config.vision_config

@@ -31,6 +31,7 @@ class ModelSpec:
     init_from: str | None = None
     attn_implementation: str | None = None
     image_size: int | None = None  # resize images to this square size (None: the image processor's own)
+    prefix: str = ""  # text placed before the image, e.g. "<|im_start|>" (GitLLMConfig.prefix_token_ids)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from gitllm.data import Collator, Encoder, RowPolicy, Sample, read
+from gitllm.data import Encoder, RowPolicy, Sample, read
 from gitllm.train.config import DataSpec
 from gitllm.train.features import FeatureCache, ImageKeys
 
@@ -89,23 +89,7 @@ class FeatureDataset(Dataset):
         }
 
 
-class FeatureCollator:
-    """`Collator` for rows carrying `vision_features` (stacked to (B, N, Dv)) instead of pixels."""
-
-    def __init__(self, collator: Collator) -> None:
-        self.collator = collator
-
-    def __call__(self, rows: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        features = torch.stack([row["vision_features"] for row in rows])
-        text = [{k: v for k, v in row.items() if k != "vision_features"} | {"pixel_values": features[:0]} for row in rows]
-        batch = self.collator(text)
-        del batch["pixel_values"]
-        return batch | {"vision_features": features}
-
-
 def cached_dataset(samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, model: Any,
                    keys: ImageKeys, batch_size: int) -> FeatureDataset:
     """Fill `cache` with the images of `samples` (misses only) and wrap them as a FeatureDataset."""
-    sample_keys = [keys(s) for s in samples]
-    cache.fill(samples, sample_keys, model, encoder.pixels, batch_size)
-    return FeatureDataset(samples, encoder, cache, sample_keys)
+    return FeatureDataset(samples, encoder, cache, cache.fill_samples(samples, model, encoder.pixels, keys, batch_size))

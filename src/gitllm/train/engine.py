@@ -19,7 +19,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from gitllm.data import Collator, EncodedDataset, EncodedStream, Encoder, RowPolicy
 from gitllm.train.build import build_model
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
-from gitllm.train.data import FeatureCollator, cached_dataset, reader_options, split_samples
+from gitllm.train.data import cached_dataset, reader_options, split_samples
 from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
 from gitllm.train.state import load_trainable, save_trainable
@@ -46,6 +46,10 @@ class GitLLMTrainer(Trainer):
         self.run = run
         # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
         self.model_accepts_loss_kwargs = False
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`)."""
+        return super().compute_loss(model, {**inputs, "loss_only": True}, *args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -166,7 +170,7 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
         cache.refresh()
         train = cached_dataset(train_samples, encoder, cache, model, keys, args.per_device_eval_batch_size)
         val = cached_dataset(val_samples, encoder, cache, model, keys, args.per_device_eval_batch_size)
-    return train, val, FeatureCollator(collator)
+    return train, val, collator
 
 
 def resume_checkpoint(config: TrainConfig) -> str | None:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from gitllm.data.pixels import PixelTransform
 from gitllm.data.schema import Base64Image, Sample
 
 DEFAULT_ROOT = Path(os.environ.get("GITLLM_FEATURE_CACHE", Path.home() / ".cache" / "gitllm" / "features"))
@@ -110,6 +111,14 @@ class FeatureCache:
         tmp_keys.rename(self.dir / f"{shard}.keys.json")
         self.index.update({key: (shard, row) for row, key in enumerate(keys) if key not in self.index})
 
+    def fill_samples(self, samples: Sequence[Sample], model: Any, pixels: Any, keys: ImageKeys | None = None,
+                     batch_size: int = 32) -> list[str]:
+        """Encode the images of `samples` not cached yet (each distinct image once); returns their keys."""
+        image_keys = keys or ImageKeys()
+        sample_keys = [image_keys(s) for s in samples]
+        self.fill(samples, sample_keys, model, pixels, batch_size)
+        return sample_keys
+
     @torch.no_grad()
     def fill(self, samples: Sequence[Sample], keys: Sequence[str], model: Any, pixels: Any,
              batch_size: int = 32) -> int:
@@ -132,3 +141,13 @@ class FeatureCache:
             self.add([k for k, _ in chunk], np.concatenate(out))
         model.train(was_training)
         return len(items)
+
+
+def sample_features(model: Any, processor: Any, samples: Sequence[Sample], root: str | Path | None = None,
+                    batch_size: int = 32) -> list[torch.Tensor]:
+    """Vision features (N, Dv) of each sample's image through the cache under `root`: each distinct image is
+    encoded once, by this call or an earlier run with the same encoder (e.g. an evaluation's repeated images)."""
+    cache = FeatureCache(encoder_identity(model, processor.image_processor), root)
+    keys = cache.fill_samples(samples, model, PixelTransform.from_processor(processor.image_processor),
+                              batch_size=batch_size)
+    return [cache.get(key) for key in keys]
