@@ -85,7 +85,7 @@ def test_prefix_ids_outside_the_vocabulary_are_refused() -> None:
         GitLLMConfig(vision_config=vision_config(), text_config=text_config("llama"), prefix_token_ids=[VOCAB])
 
 
-def test_gitllm_build_takes_the_prefix_as_text(tmp_path) -> None:
+def test_gitllm_build_takes_the_prefix_as_text_and_word_scale(tmp_path) -> None:
     import argparse
 
     from gitllm.model import cli
@@ -98,6 +98,8 @@ def test_gitllm_build_takes_the_prefix_as_text(tmp_path) -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     args = parser.parse_args(["build", "--vision", str(tmp_path / "vision"), "--llm", str(tmp_path / "llm"),
-                              "--prefix", "<s> w3", "--out", str(tmp_path / "out")])
+                              "--prefix", "<s> w3", "--word-scale", "--out", str(tmp_path / "out")])
     assert args.func(args) == 0
-    assert GitLLMForCausalLM.from_pretrained(tmp_path / "out").config.prefix_token_ids == [1, 7]
+    built = GitLLMForCausalLM.from_pretrained(tmp_path / "out")
+    assert built.config.prefix_token_ids == [1, 7]
+    torch.testing.assert_close(built.visual_projection[-1].weight.mean(), model.get_input_embeddings().weight.std())

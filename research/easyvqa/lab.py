@@ -41,6 +41,20 @@ def select(hidden: torch.Tensor, layer: int, tokens: str, final_norm: torch.nn.M
     return pools[tokens]().contiguous()
 
 
+class SoftWords(torch.nn.Module):
+    """(B, N, Dv) -> (B, K, D): K queries from the first token, each a softmax-weighted mix of word embeddings."""
+
+    def __init__(self, vision_dim: int, text_dim: int, k: int, embeddings: torch.nn.Embedding) -> None:
+        super().__init__()
+        self.query = torch.nn.Linear(vision_dim, k * text_dim)
+        self.k, self.vocab = k, (embeddings,)  # a tuple: the embedding is not a submodule of the projection
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        table = self.vocab[0].weight
+        queries = self.query(features[:, 0]).view(features.shape[0], self.k, -1)
+        return (queries @ table.T.to(queries.dtype)).softmax(-1) @ table.to(queries.dtype)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--name", required=True)
@@ -58,6 +72,11 @@ def main() -> None:
     p.add_argument("--eval_n", type=int, default=500)
     p.add_argument("--groups", default="proj,lora")
     p.add_argument("--prefix", default="", help="text before the image, e.g. '<|im_start|>' (prefix_token_ids)")
+    p.add_argument("--oracle", action="store_true", help="perfect perception as text: 'The shape is a red circle.' "
+                   "before each question (labels read off the questions; tests whether SmolLM2 + LoRA learns the "
+                   "yes/no questions once it knows the colour and shape)")
+    p.add_argument("--softwords", type=int, default=0, help="K > 0: the CLS becomes K 'soft words' (softmax over the "
+                   "LLM vocabulary of Linear(CLS) . E, times E): image tokens are mixtures of word embeddings")
     p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
     a = p.parse_args()
     torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
@@ -75,6 +94,8 @@ def main() -> None:
     if a.ln_gain:
         gain = model.get_input_embeddings().weight.std().item() if a.ln_gain < 0 else a.ln_gain
         model.visual_projection[1].weight.data.fill_(gain)
+    if a.softwords:
+        model.visual_projection = SoftWords(384, 576, a.softwords, model.get_input_embeddings())
     names = a.groups.split(",")
     model = apply_groups(model, names, LoraSpec(r=a.r, alpha=2 * a.r, dropout=0.0,
                                                             target_modules=a.targets.split(",")), LoraSpec())
@@ -83,6 +104,22 @@ def main() -> None:
     _, _, test_ids = easy_vqa.get_test_questions()
     train = list(read("easyvqa:train"))
     test = list(read("easyvqa:test"))
+    if a.oracle:
+        from dataclasses import replace
+
+        from features import COLOURS, SHAPES
+
+        def told(samples: list, ids: list, split: str) -> list:
+            out = []
+            for s in samples:
+                image = ids[int(s.row_id)]
+                c, sh = int(data[split]["colour"][image]), int(data[split]["shape"][image])
+                said = f"The shape is a {COLOURS[c] if c >= 0 else 'unknown'} {SHAPES[sh] if sh >= 0 else 'shape'}. "
+                turns = [replace(t, text=said + t.text) if t.role == "user" else t for t in s.conversation]
+                out.append(replace(s, turns=turns))
+            return out
+
+        train, test = told(train, train_ids, "train"), told(test, test_ids, "test")
     rows = [enc.text(s) | {"vision_features": feats["train"][train_ids[int(s.row_id)]]} for s in train]
     collate = Collator.for_tokenizer(tok)
 

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", type=float, default=TRAIN_BUDGET_S, help="training stops after this many seconds")
     parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
     parser.add_argument("--eval-batch-size", type=int, default=64)
-    parser.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"), help="for eval and play")
+    parser.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16"),
+                        help="eval and play precision (bfloat16: fp32 weights under bf16 autocast)")
     parser.set_defaults(func=run)
 
 

@@ -23,7 +23,7 @@ ZOO_PARTS = ("dinov2-small", "smollm2-135m-instruct")
 TEST_SET = "easyvqa:test"
 CHELSEA_QUESTIONS = ("what color is the shape?", "what shape is in the image?", "is there a cat in the image?")
 EASYVQA_SHOWN = 6  # test questions answered one by one in the summary
-TRAIN_BUDGET_S = 660.0  # optimizer steps stop here at the latest, so train + eval stay within 15 minutes
+TRAIN_BUDGET_S = 600.0  # optimizer steps stop here at the latest, so train + eval stay within 15 minutes
 GALLERY_SIZE = 200
 
 
@@ -68,11 +68,10 @@ def run_demo(
     `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); training stops after the
     recipe's steps or `budget_s` seconds, whichever comes first; `eval_limit` evaluates the first N test
     questions only (None: all of them)."""
-    from gitllm.eval import evaluate
-    from gitllm.play import GenerationSettings, ask, load_model, visual_words
-    from gitllm.train import load_config, train
-    from gitllm.train.plot import plot_runs
+    import torch
+
     from gitllm.demo.budget import TimeBudget
+    from gitllm.train import load_config, train
     from gitllm.zoo import prepare
 
     out = Path(out_dir)
@@ -93,21 +92,9 @@ def run_demo(
         result.trained = True
     _timed(result.seconds, "train", start)
 
-    start = time.perf_counter()
-    model, processor = load_model(run_dir, dtype)
-    template = config.data.template
-    metrics = evaluate(model, processor, TEST_SET, template, GenerationSettings(max_new_tokens=8), eval_batch_size,
-                       out / "eval", limit=eval_limit, loss=False, gallery_limit=GALLERY_SIZE, feature_cache=True,
-                       cache_dir=config.cache_dir)
-    result.accuracy, result.test_questions = metrics["vqa_exact_match"], metrics["vqa_count"]
-    _timed(result.seconds, "eval", start)
-
-    start = time.perf_counter()
-    result.answers = _play(model, processor, template, out / "eval" / "answers.jsonl", ask)
-    words = visual_words(model, processor, chelsea_path(), out / "chelsea_visual_words.png")
-    (out / "chelsea_visual_words.txt").write_text(words.table() + "\n")
-    plot_runs([run_dir], out / "loss_curve.png", title="gitllm demo: easy-VQA training", smooth=5)
-    _timed(result.seconds, "play", start)
+    # bf16 = fp32 weights under bf16 autocast: 2.8x the answers/s of bf16 weights on this CPU (measured).
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+        _evaluate_and_play(config, out, run_dir, result, eval_limit, eval_batch_size)
 
     result.artifacts = {
         "trained model (run folder)": run_dir,
@@ -121,6 +108,31 @@ def run_demo(
     }
     (out / "summary.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
     return result
+
+
+def _evaluate_and_play(config: Any, out: Path, run_dir: Path, result: DemoResult, eval_limit: int | None,
+                       eval_batch_size: int) -> None:
+    """Load the fp32 model and evaluate on the test set (timed as 'eval'), then ask, draw visual words and plot
+    (timed as 'play')."""
+    from gitllm.eval import evaluate
+    from gitllm.play import GenerationSettings, ask, load_model, visual_words
+    from gitllm.train.plot import plot_runs
+
+    start = time.perf_counter()
+    model, processor = load_model(run_dir, "float32")
+    template = config.data.template
+    metrics = evaluate(model, processor, TEST_SET, template, GenerationSettings(max_new_tokens=8), eval_batch_size,
+                       out / "eval", limit=eval_limit, loss=False, gallery_limit=GALLERY_SIZE, feature_cache=True,
+                       cache_dir=config.cache_dir)
+    result.accuracy, result.test_questions = metrics["vqa_exact_match"], metrics["vqa_count"]
+    _timed(result.seconds, "eval", start)
+
+    start = time.perf_counter()
+    result.answers = _play(model, processor, template, out / "eval" / "answers.jsonl", ask)
+    words = visual_words(model, processor, chelsea_path(), out / "chelsea_visual_words.png")
+    (out / "chelsea_visual_words.txt").write_text(words.table() + "\n")
+    plot_runs([run_dir], out / "loss_curve.png", title="gitllm demo: easy-VQA training", smooth=5)
+    _timed(result.seconds, "play", start)
 
 
 def _finished(run_dir: Path, config: Any) -> bool:

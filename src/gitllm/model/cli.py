@@ -16,6 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vision-feature-layer", type=int, default=-1)
     parser.add_argument("--prefix", default="", help="LLM text before the image, e.g. '<|im_start|>' (its BOS): "
                         "takes the attention-sink position so the image is read")
+    parser.add_argument("--word-scale", action="store_true",
+                        help="start image tokens at the scale of the LLM's word embeddings (projection LayerNorm gain)")
     parser.add_argument("--out", required=True, help="output folder (model + processor)")
     parser.set_defaults(func=run)
 
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         keep_cls=not args.drop_cls,
         vision_feature_layer=args.vision_feature_layer,
         prefix_token_ids=processor.token_ids(args.prefix),
+        word_scale=args.word_scale,
     )
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)

@@ -65,6 +65,17 @@ def per_token(projection: nn.Module) -> nn.Module:
     return projection
 
 
+def set_output_scale(projection: nn.Module, std: float) -> None:
+    """Set the gain of the projection's final LayerNorm to `std` (e.g. the LLM's word-embedding std, so image
+    tokens start at the scale of words); a projection not ending in a LayerNorm is a ValueError."""
+    last = projection[-1] if isinstance(projection, nn.Sequential) else projection
+    if not isinstance(last, nn.LayerNorm):
+        raise ValueError(f"word scale needs a projection ending in a LayerNorm (git, git_mean, git_cls), "
+                         f"not {type(last).__name__}")
+    with torch.no_grad():
+        last.weight.fill_(std)
+
+
 def build_projection(name: str, vision_dim: int, text_dim: int) -> nn.Module:
     """Build the projection registered as `name`; unknown ids are a ValueError listing the known ones."""
     if name not in PROJECTIONS:

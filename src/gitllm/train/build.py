@@ -22,7 +22,7 @@ def build_model(config: TrainConfig) -> tuple[GitLLMForCausalLM, GitLLMProcessor
         model = GitLLMForCausalLM.from_pretrained_parts(
             spec.vision, spec.llm, projection=spec.projection, keep_cls=spec.keep_cls,
             vision_feature_layer=spec.vision_feature_layer, attn_implementation=spec.attn_implementation,
-            dtype=torch.float32, prefix_token_ids=processor.token_ids(spec.prefix),
+            dtype=torch.float32, prefix_token_ids=processor.token_ids(spec.prefix), word_scale=spec.word_scale,
         )
     if spec.image_size is not None:
         set_image_size(processor.image_processor, spec.image_size)

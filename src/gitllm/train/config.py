@@ -32,6 +32,7 @@ class ModelSpec:
     attn_implementation: str | None = None
     image_size: int | None = None  # resize images to this square size (None: the image processor's own)
     prefix: str = ""  # text placed before the image, e.g. "<|im_start|>" (GitLLMConfig.prefix_token_ids)
+    word_scale: bool = False  # projection LayerNorm gain = the LLM's word-embedding std (match_word_scale)
 
 
 @dataclass
