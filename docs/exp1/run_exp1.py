@@ -109,7 +109,7 @@ def write_table(results: dict, runs: Path) -> None:
         lines.append(f"| {name} | {sum(r['trainable'].values()):,} | {r['steps']} | {r['train_seconds']} | "
                      f"{r['final_val_loss']:.4f} | {shown[0]} | {shown[1]} |")
     yes = [sum(s.outputs == "yes" for s in qs) / len(qs) for qs in (small, full)]
-    overrides = sorted({" ".join(r.get("overrides", [])) for r in results.values()})
+    overrides = sorted({" ".join(r.get("overrides", [])) or "none" for r in results.values()})
     lines.append(f"\nAlways answering \"yes\" scores {yes[0]:.1%} (40 q) / {yes[1]:.1%} (200 q). Settings: "
                  f"configs/exp1-modules/offline/<groups>.yaml with overrides {overrides}; the questions are spread "
                  "evenly over the easy-VQA test set, the 40 a subset of the 200; greedy answers, exact match.")
