@@ -152,8 +152,8 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
 
     def match_word_scale(self) -> None:
         """Start image tokens at the scale of the LLM's word embeddings: the projection's final LayerNorm gain
-        becomes their std (a gain of 1 makes image tokens ~7x longer than SmolLM2's words; on easy-VQA the word
-        scale took colour/shape answers from 40% to 81% at equal steps, research/easyvqa/RESULTS.md)."""
+        becomes their std (a gain of 1 makes image tokens ~7x longer than SmolLM2's words; its effect on
+        easy-VQA is within run-to-run spread so far, research/easyvqa/RESULTS.md)."""
         set_output_scale(self.visual_projection, float(self.get_input_embeddings().weight.float().std()))
 
     # ---- embeddings -----------------------------------------------------------------------------------
