@@ -129,3 +129,9 @@ def test_eval_from_the_feature_cache_answers_alike_and_encodes_each_image_once(t
     assert sum(encoded) == 3  # the three distinct images, once, by the first evaluation only
     assert cached[0] == cached[1] == plain
     assert (tmp_path / "c1" / "answers.jsonl").read_text() == (tmp_path / "a" / "answers.jsonl").read_text()
+    encoded.clear()
+    scored = evaluate(model, processor, samples, settings=settings, batch_size=3, feature_cache=True,
+                      cache_dir=tmp_path / "cache")
+    assert sum(encoded) == 0  # the loss pass reads the cache too
+    plain_scored = evaluate(model, processor, samples, settings=settings, batch_size=3)
+    assert scored["loss"] == pytest.approx(plain_scored["loss"], abs=1e-5) and scored["answer_tokens"] > 0

@@ -55,7 +55,7 @@ def evaluate(
     Returns {'samples', 'loss', 'perplexity', 'answer_tokens', 'vqa_count', 'vqa_exact_match',
     'caption_count', 'caption_bleu4', 'caption_cider'} (VQA/caption keys only when such samples exist).
     `loss=False` skips the validation-loss pass (answers only: half the time); `gallery_limit` caps the
-    gallery at its first N samples. `feature_cache` answers from cached vision features
+    gallery at its first N samples. `feature_cache` answers and scores from cached vision features
     (`gitllm.train.features`, under `cache_dir`): each distinct image is encoded once, and never again by a
     later evaluation with the same encoder. With `out_dir`: metrics.json, answers.jsonl and gallery.html are
     written there."""
@@ -69,7 +69,7 @@ def evaluate(
     answers = generate_answers(model, processor, samples, template, settings, batch_size, progress, features)
     metrics: dict[str, Any] = {"samples": len(samples)}
     if loss:
-        scored = validation_loss(model, processor, samples, template, batch_size, progress)
+        scored = validation_loss(model, processor, samples, template, batch_size, progress, features)
         metrics |= {"loss": scored["loss"], "perplexity": scored["perplexity"], "answer_tokens": scored["tokens"]}
     vqa = [i for i, (question, _) in enumerate(pairs) if question]
     captions = [i for i, (question, _) in enumerate(pairs) if not question]

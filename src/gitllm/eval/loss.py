@@ -14,13 +14,21 @@ from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 
 @torch.no_grad()
 def validation_loss(model: GitLLMForCausalLM, processor: GitLLMProcessor, samples: Sequence[Sample],
-                    template: str = "git-llm", batch_size: int = 8, progress: bool = False) -> dict[str, float]:
-    """{'loss': mean cross-entropy per labelled token, 'perplexity': exp(loss), 'tokens': labelled tokens}."""
+                    template: str = "git-llm", batch_size: int = 8, progress: bool = False,
+                    vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, float]:
+    """{'loss': mean cross-entropy per labelled token, 'perplexity': exp(loss), 'tokens': labelled tokens};
+    `vision_features` (one (N, Dv) per sample) replace pixels."""
     encoder = Encoder(processor.tokenizer, processor.image_processor, template)
     collate = Collator.for_tokenizer(processor.tokenizer)
     total, tokens = 0.0, 0
     for start in tqdm(range(0, len(samples), batch_size), desc="validation loss", disable=not progress):
-        batch = collate([encoder(sample) for sample in samples[start : start + batch_size]])
+        chunk = samples[start : start + batch_size]
+        if vision_features is None:
+            rows = [encoder(sample) for sample in chunk]
+        else:
+            features = vision_features[start : start + batch_size]
+            rows = [encoder.text(sample) | {"vision_features": f} for sample, f in zip(chunk, features, strict=True)]
+        batch = collate(rows)
         # Contract: the model's loss is the mean over exactly these labelled next-token targets.
         real = batch["attention_mask"].bool()
         count = int(((batch["labels"][:, 1:] != IGNORE_INDEX) & real[:, :-1] & real[:, 1:]).sum())

@@ -30,7 +30,8 @@ class GrowingLayer(DynamicLayer):
         """Append key/value states (B, H, S_new, D); returns all cached keys and values (views)."""
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        length, end = self.get_seq_length(), self.get_seq_length() + key_states.shape[-2]
+        length = self.get_seq_length()
+        end = length + key_states.shape[-2]
         if not self._views_of_buffers() or end > self.buffers[0].shape[-2]:
             self._reallocate(key_states, value_states, end + max(MARGIN, end // 2))
         keys, values = self.buffers

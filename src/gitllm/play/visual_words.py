@@ -95,7 +95,7 @@ def visual_words(
     projection = per_token(model.visual_projection)
     if projection is model.visual_projection:
         embeds = model.image_embeddings(pixel_values=pixels[None])[0]  # (N, D)
-    else:  # a pooling projection (git_mean), applied per token so that every patch still gets its word
+    else:  # a pooling projection (git_mean, git_cls), applied per token so that every patch still gets its word
         features = model.encode_images(pixels[None])
         embeds = projection(features.to(next(model.visual_projection.parameters()).dtype))[0]
     vocab = model.get_input_embeddings().weight

@@ -77,16 +77,7 @@ class FeatureDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        sample = self.samples[index]
-        sample.require_answer()
-        input_ids, labels = self.encoder.tokenize(self.encoder.pieces(sample))
-        if len(input_ids) > self.encoder.max_length:
-            raise sample.error("too_long", f"{len(input_ids)} text tokens > max_length {self.encoder.max_length}")
-        return {
-            "input_ids": torch.tensor(input_ids, dtype=torch.long),
-            "labels": torch.tensor(labels, dtype=torch.long),
-            "vision_features": self.cache.get(self.keys[index]),
-        }
+        return self.encoder.text(self.samples[index]) | {"vision_features": self.cache.get(self.keys[index])}
 
 
 def cached_dataset(samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, model: Any,
