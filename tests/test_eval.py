@@ -135,3 +135,29 @@ def test_eval_from_the_feature_cache_answers_alike_and_encodes_each_image_once(t
     assert sum(encoded) == 0  # the loss pass reads the cache too
     plain_scored = evaluate(model, processor, samples, settings=settings, batch_size=3)
     assert scored["loss"] == pytest.approx(plain_scored["loss"], abs=1e-5) and scored["answer_tokens"] > 0
+
+
+def test_eval_cli_autocast_keeps_fp32_weights_and_computes_in_bf16(tmp_path, monkeypatch) -> None:
+    import sys
+
+    evaluate_module = sys.modules["gitllm.eval.evaluate"]  # the module; `gitllm.eval.evaluate` is the function
+    folder = save_tiny(tmp_path / "model")
+    image(0).save(tmp_path / "0.png")
+    (tmp_path / "data.jsonl").write_text(json.dumps({"image": "0.png", "question": "w1", "answer": "w2"}) + "\n")
+    seen = []
+
+    def spy(model, *args, **kwargs) -> dict:
+        seen.append((next(model.parameters()).dtype, torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return {}
+
+    monkeypatch.setattr(evaluate_module, "evaluate", spy)
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers())
+    base = ["eval", "--model", str(folder), "--data", str(tmp_path / "data.jsonl"), "--out-dir", str(tmp_path / "o")]
+    for extra in ([], ["--autocast", "bfloat16"]):
+        args = parser.parse_args(base + extra)
+        assert args.func(args) == 0
+    assert seen[0][:2] == (torch.float32, False)
+    assert seen[1] == (torch.float32, True, torch.bfloat16)
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--autocast", "int8"])

@@ -68,9 +68,8 @@ def run_demo(
     `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); training stops after the
     recipe's steps or `budget_s` seconds, whichever comes first; `eval_limit` evaluates the first N test
     questions only (None: all of them)."""
-    import torch
-
     from gitllm.demo.budget import TimeBudget
+    from gitllm.play.loader import compute_in
     from gitllm.train import load_config, train
     from gitllm.zoo import prepare
 
@@ -92,8 +91,7 @@ def run_demo(
         result.trained = True
     _timed(result.seconds, "train", start)
 
-    # bf16 = fp32 weights under bf16 autocast: 2.8x the answers/s of bf16 weights on this CPU (measured).
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+    with compute_in(dtype):  # bf16: fp32 weights under bf16 autocast
         _evaluate_and_play(config, out, run_dir, result, eval_limit, eval_batch_size)
 
     result.artifacts = {
