@@ -55,6 +55,37 @@ class SoftWords(torch.nn.Module):
         return (queries @ table.T.to(queries.dtype)).softmax(-1) @ table.to(queries.dtype)
 
 
+class ClsTokens(torch.nn.Module):
+    """(B, N, Dv) -> (B, K, D): K different image tokens from the first (CLS) token: Linear(Dv, K*D), LayerNorm."""
+
+    def __init__(self, vision_dim: int, text_dim: int, k: int) -> None:
+        super().__init__()
+        self.k, self.linear, self.norm = k, torch.nn.Linear(vision_dim, k * text_dim), torch.nn.LayerNorm(text_dim)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.linear(features[:, 0]).view(features.shape[0], self.k, -1))
+
+
+class HardWords(torch.nn.Module):
+    """(B, N, Dv) -> (B, K, D): K real word embeddings chosen from the first (CLS) token. Forward: the LLM word
+    whose embedding is nearest (cosine) to query k = Linear(CLS)_k; backward: straight through (the gradient on
+    the chosen word goes to the query, as VQ-VAE's encoder), so the image speaks in words the LLM already reads."""
+
+    def __init__(self, vision_dim: int, text_dim: int, k: int, embeddings: torch.nn.Embedding) -> None:
+        super().__init__()
+        self.query = torch.nn.Linear(vision_dim, k * text_dim)
+        self.k, self.vocab = k, (embeddings,)  # a tuple: the embedding is not a submodule of the projection
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        table = self.vocab[0].weight
+        queries = self.query(features[:, 0]).view(features.shape[0], self.k, -1)
+        with torch.no_grad():
+            words = (F.normalize(queries.float(), dim=-1) @ F.normalize(table.float(), dim=-1).T).argmax(-1)
+        self.last_words = words
+        chosen = table[words].to(queries.dtype)
+        return chosen + queries - queries.detach()
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--name", required=True)
@@ -77,11 +108,14 @@ def main() -> None:
                    "yes/no questions once it knows the colour and shape)")
     p.add_argument("--softwords", type=int, default=0, help="K > 0: the CLS becomes K 'soft words' (softmax over the "
                    "LLM vocabulary of Linear(CLS) . E, times E): image tokens are mixtures of word embeddings")
+    p.add_argument("--ntok", type=int, default=0, help="K > 0: K different image tokens from the CLS (ClsTokens)")
+    p.add_argument("--hardwords", type=int, default=0, help="K > 0: K real words chosen from the CLS (HardWords)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
     a = p.parse_args()
     torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
-    torch.manual_seed(0)
-    random.seed(0)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
 
     proc = GitLLMProcessor.from_parts("dinov2-small", "smollm2-135m-instruct")
     tok = proc.tokenizer
@@ -91,9 +125,13 @@ def main() -> None:
     data = torch.load(f"/tmp/evqa_feats_{a.size}.pt")
     with torch.no_grad():
         feats = {s: select(data[s]["hidden"], a.layer, a.tokens, model.vision_model.layernorm) for s in data}
+    if a.ntok:
+        model.visual_projection = ClsTokens(384, 576, a.ntok)
     if a.ln_gain:
         gain = model.get_input_embeddings().weight.std().item() if a.ln_gain < 0 else a.ln_gain
-        model.visual_projection[1].weight.data.fill_(gain)
+        model.visual_projection[-1].weight.data.fill_(gain) if a.ntok == 0 else model.visual_projection.norm.weight.data.fill_(gain)
+    if a.hardwords:
+        model.visual_projection = HardWords(384, 576, a.hardwords, model.get_input_embeddings())
     if a.softwords:
         model.visual_projection = SoftWords(384, 576, a.softwords, model.get_input_embeddings())
     names = a.groups.split(",")
@@ -144,6 +182,9 @@ def main() -> None:
         if step % 20 == 0 or step == a.steps - 1:
             print(f"step {step} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} wall {time.time() - wall:.0f}s "
                   f"cpu {time.process_time() - cpu:.0f}s", flush=True)
+            if a.hardwords:
+                words = model.visual_projection.last_words[:6].tolist()
+                print("  words:", [[tok.decode([w]) for w in row] for row in words], flush=True)
     train_wall, train_cpu = time.time() - wall, time.process_time() - cpu
 
     model.eval()
