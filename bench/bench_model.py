@@ -38,10 +38,10 @@ def llama_config(vocab: int = VOCAB) -> LlamaConfig:
                        pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 
-def build_gitllm() -> torch.nn.Module:
+def build_gitllm(attn: str = "sdpa") -> torch.nn.Module:
     torch.manual_seed(0)
-    vision = CLIPVisionModel._from_config(vision_config(), attn_implementation="sdpa")
-    llm = LlamaForCausalLM._from_config(llama_config(), attn_implementation="sdpa")
+    vision = CLIPVisionModel._from_config(vision_config(), attn_implementation=attn)
+    llm = LlamaForCausalLM._from_config(llama_config(), attn_implementation=attn)
     config = GitLLMConfig(vision_config=vision.config, text_config=llm.config)
     model = GitLLMForCausalLM(config, vision_model=vision, language_model=llm)
     lora = LoraConfig(target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj)",
@@ -107,11 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("train", "decode"), help="measure one of the two (default: both)")
+    parser.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"),
+                        help="gitllm's attention implementation (the peer always uses sdpa)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     peak = matmul_peak()
     print(f"matmul peak (fp32, 2 threads): {peak / 1e9:.0f} GFLOP/s")
-    ours, peer = build_gitllm(), build_llava()
+    ours, peer = build_gitllm(args.attn), build_llava()
     if args.only != "decode":
         bench_training(ours, peer, args.repeats, peak)
     if args.only != "train":

@@ -41,18 +41,38 @@ def select(hidden: torch.Tensor, layer: int, tokens: str, final_norm: torch.nn.M
     return pools[tokens]().contiguous()
 
 
-class SoftWords(torch.nn.Module):
-    """(B, N, Dv) -> (B, K, D): K queries from the first token, each a softmax-weighted mix of word embeddings."""
+class WordQueries(torch.nn.Module):
+    """K queries (B, K, D) = Linear(first token), read against the LLM's word-embedding table."""
 
     def __init__(self, vision_dim: int, text_dim: int, k: int, embeddings: torch.nn.Embedding) -> None:
         super().__init__()
         self.query = torch.nn.Linear(vision_dim, k * text_dim)
         self.k, self.vocab = k, (embeddings,)  # a tuple: the embedding is not a submodule of the projection
 
+    def queries(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(queries (B, K, D), word table (V, D))."""
+        return self.query(features[:, 0]).view(features.shape[0], self.k, -1), self.vocab[0].weight
+
+
+class SoftWords(WordQueries):
+    """(B, N, Dv) -> (B, K, D): K queries from the first token, each a softmax-weighted mix of word embeddings."""
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        table = self.vocab[0].weight
-        queries = self.query(features[:, 0]).view(features.shape[0], self.k, -1)
+        queries, table = self.queries(features)
         return (queries @ table.T.to(queries.dtype)).softmax(-1) @ table.to(queries.dtype)
+
+
+class HardWords(WordQueries):
+    """(B, N, Dv) -> (B, K, D): K real word embeddings chosen from the first (CLS) token. Forward: the LLM word
+    whose embedding is nearest (cosine) to query k; backward: straight through (the gradient on the chosen word
+    goes to the query, as VQ-VAE's encoder), so the image speaks in words the LLM already reads."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        queries, table = self.queries(features)
+        with torch.no_grad():
+            words = (F.normalize(queries.float(), dim=-1) @ F.normalize(table.float(), dim=-1).T).argmax(-1)
+        self.last_words = words
+        return table[words].to(queries.dtype) + queries - queries.detach()
 
 
 class ClsTokens(torch.nn.Module):
@@ -64,26 +84,6 @@ class ClsTokens(torch.nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.norm(self.linear(features[:, 0]).view(features.shape[0], self.k, -1))
-
-
-class HardWords(torch.nn.Module):
-    """(B, N, Dv) -> (B, K, D): K real word embeddings chosen from the first (CLS) token. Forward: the LLM word
-    whose embedding is nearest (cosine) to query k = Linear(CLS)_k; backward: straight through (the gradient on
-    the chosen word goes to the query, as VQ-VAE's encoder), so the image speaks in words the LLM already reads."""
-
-    def __init__(self, vision_dim: int, text_dim: int, k: int, embeddings: torch.nn.Embedding) -> None:
-        super().__init__()
-        self.query = torch.nn.Linear(vision_dim, k * text_dim)
-        self.k, self.vocab = k, (embeddings,)  # a tuple: the embedding is not a submodule of the projection
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        table = self.vocab[0].weight
-        queries = self.query(features[:, 0]).view(features.shape[0], self.k, -1)
-        with torch.no_grad():
-            words = (F.normalize(queries.float(), dim=-1) @ F.normalize(table.float(), dim=-1).T).argmax(-1)
-        self.last_words = words
-        chosen = table[words].to(queries.dtype)
-        return chosen + queries - queries.detach()
 
 
 def main() -> None:
