@@ -20,7 +20,7 @@ import json, sys
 from pathlib import Path
 from safetensors.torch import save_file
 import torch.distributed as dist
-from gitllm.train import train
+from gitllm.train import close_distributed, train
 from gitllm.train.state import trainable_state
 from gitllm.train.engine import GitLLMTrainer
 
@@ -36,6 +36,7 @@ rank = dist.get_rank() if dist.is_initialized() else 0
 model = captured["model"]
 model = getattr(model, "module", model)
 save_file(trainable_state(model, config["groups"]), str(Path(config["output_dir"]) / f"rank{rank}.safetensors"))
+close_distributed()
 """
 
 

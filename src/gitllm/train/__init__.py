@@ -6,12 +6,12 @@ merging and loss-curve plots.
 """
 
 from gitllm.train.config import DataSpec, LoraSpec, ModelSpec, OptimSpec, TrainConfig, load_config
-from gitllm.train.engine import TrainResult, train
+from gitllm.train.engine import TrainResult, close_distributed, train
 from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.train.groups import GROUPS, apply_groups, parameter_table
 from gitllm.train.merge import merge_run
 
 __all__ = [
     "GROUPS", "DataSpec", "FeatureCache", "ImageKeys", "LoraSpec", "ModelSpec", "OptimSpec", "TrainConfig",
-    "TrainResult", "apply_groups", "encoder_identity", "load_config", "merge_run", "parameter_table", "train",
+    "TrainResult", "apply_groups", "close_distributed", "encoder_identity", "load_config", "merge_run", "parameter_table", "train",
 ]

@@ -27,10 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from gitllm.train import load_config, train
+    from gitllm.train import close_distributed, load_config, train
 
     config = load_config(args.config, args.overrides + (["merge=true"] if args.merge else []))
     result = train(config)
+    close_distributed()
     print(f"done: {result.steps} steps in {result.seconds:.0f} s, train loss {result.train_loss:.4f}, "
           f"validation loss {result.eval_loss if result.eval_loss is None else round(result.eval_loss, 4)} "
           f"-> {result.output_dir}")

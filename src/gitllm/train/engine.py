@@ -224,6 +224,16 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
                        time.perf_counter() - started, {g: sum(p.numel() for _, p in v) for g, v in by_group.items()})
 
 
+def close_distributed() -> None:
+    """Leave the process group `train` joined under torchrun, once the caller is done with it.
+
+    Left to interpreter exit, gloo's threads can abort a rank ("terminate called without an active
+    exception") after a successful run, and torchrun then reports the whole job failed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def _final_eval(trainer: Trainer) -> dict[str, float]:
     """The evaluation at the last step: the one the schedule already ran there, else a new one."""
     last = [log for log in trainer.state.log_history if "eval_loss" in log and log.get("step") == trainer.state.global_step]
