@@ -111,6 +111,10 @@ def main() -> None:
     p.add_argument("--ntok", type=int, default=0, help="K > 0: K different image tokens from the CLS (ClsTokens)")
     p.add_argument("--hardwords", type=int, default=0, help="K > 0: K real words chosen from the CLS (HardWords)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lora_after", type=int, default=0, help="N > 0: the projection trains alone for N steps "
+                   "(LLaVA's alignment stage), then LoRA warms up and decays over the remaining steps")
+    p.add_argument("--whiten", default="", choices=("", "std", "zca"), help="standardise each feature dimension "
+                   "(std) or decorrelate them too (zca), with statistics of the training images")
     p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
     a = p.parse_args()
     torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
@@ -125,6 +129,15 @@ def main() -> None:
     data = torch.load(f"/tmp/evqa_feats_{a.size}.pt")
     with torch.no_grad():
         feats = {s: select(data[s]["hidden"], a.layer, a.tokens, model.vision_model.layernorm) for s in data}
+    if a.whiten:
+        flat = feats["train"].reshape(-1, feats["train"].shape[-1]).double()
+        mean, centred = flat.mean(0), flat - flat.mean(0)
+        if a.whiten == "std":
+            transform = torch.diag(1 / centred.std(0).clamp(min=1e-6))
+        else:
+            values, vectors = torch.linalg.eigh(centred.T @ centred / len(centred))
+            transform = vectors @ torch.diag(values.clamp(min=1e-6).rsqrt()) @ vectors.T
+        feats = {s: ((f.double() - mean) @ transform).float() for s, f in feats.items()}
     if a.ntok:
         model.visual_projection = ClsTokens(384, 576, a.ntok)
     if a.ln_gain:
@@ -164,8 +177,11 @@ def main() -> None:
     groups = trainable_by_group(model, names)
     opt = torch.optim.AdamW([{"params": [q for _, q in v], "lr": a.lr_proj if g == "proj" else a.lr_lora}
                              for g, v in groups.items()], weight_decay=0.0)
-    warm = max(1, int(a.warmup * a.steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (a.steps - s) / (a.steps - warm))))
+    def shape(start: int):
+        span, warm_s = a.steps - start, max(1, int(a.warmup * (a.steps - start)))
+        return lambda s: 0.0 if s < start else min((s - start + 1) / warm_s, max(0.0, (a.steps - s) / (span - warm_s)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [shape(a.lora_after if g == "lora" else 0) for g in groups])
     order = list(range(len(rows)))
     random.shuffle(order)
     wall, cpu, losses = time.time(), time.process_time(), []

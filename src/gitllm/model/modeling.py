@@ -24,6 +24,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from gitllm.model.config import GitLLMConfig
+from gitllm.model.head_layout import use_decode_layout
 from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation
 from gitllm.model.projection import build_projection, set_output_scale
@@ -315,7 +316,9 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
 
         The image is encoded once; the whole prompt but its last token is prefilled into a KV cache under
         the GIT mask, then `language_model.generate` continues from the last (text) token, which is plain
-        causal. Returns what HF generate returns, holding the new tokens only."""
+        causal. Returns what HF generate returns, holding the new tokens only. A CPU float32 LM head is
+        re-stored column-major on the first call (`use_decode_layout`: same values, faster decoding)."""
+        use_decode_layout(self.language_model)
         packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
         # Contract: every row ends with a real text token (left padding), so decoding starts causal.
         if not bool(packed.text_mask[:, -1].all()):
