@@ -26,7 +26,7 @@ def test_recipe_is_a_valid_training_config() -> None:
 
 def test_demo_runs_end_to_end_then_reuses_the_model(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, dtype="float32")
+    result = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, autocast=None)
     assert result.trained and result.test_questions == 6 and 0.0 <= result.accuracy <= 1.0
     for path in result.artifacts.values():
         assert path.exists(), path
@@ -35,13 +35,13 @@ def test_demo_runs_end_to_end_then_reuses_the_model(tmp_path: Path) -> None:
     text = summary(result)
     assert "exact match" in text and str(out / "loss_curve.png") in text
 
-    again = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, dtype="float32")
+    again = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, autocast=None)
     assert not again.trained and again.accuracy == pytest.approx(result.accuracy)
 
 
 def test_cli_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    code = main(["demo", "--out-dir", str(out), "--eval-limit", "4", "--eval-batch-size", "4", "--dtype", "float32",
+    code = main(["demo", "--out-dir", str(out), "--eval-limit", "4", "--eval-batch-size", "4", "--autocast", "none",
                  *_overrides(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -59,7 +59,7 @@ def test_time_budget_stops_training_after_the_first_step(tmp_path: Path) -> None
 
 def test_a_changed_recipe_trains_again(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    run_demo(out, overrides=_overrides(tmp_path), eval_limit=2, eval_batch_size=2, dtype="float32")
+    run_demo(out, overrides=_overrides(tmp_path), eval_limit=2, eval_batch_size=2, autocast=None)
     again = run_demo(out, overrides=[*_overrides(tmp_path), "optim.lr=0.01"], eval_limit=2, eval_batch_size=2,
-                     dtype="float32")
+                     autocast=None)
     assert again.trained

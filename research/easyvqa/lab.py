@@ -86,6 +86,17 @@ class ClsTokens(torch.nn.Module):
         return self.norm(self.linear(features[:, 0]).view(features.shape[0], self.k, -1))
 
 
+class Repeated(torch.nn.Module):
+    """(B, N, Dv) -> (B, K*M, D): the M tokens of `inner`, repeated K times (more attention on the same image)."""
+
+    def __init__(self, inner: torch.nn.Module, k: int) -> None:
+        super().__init__()
+        self.inner, self.k = inner, k
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.inner(features).repeat(1, self.k, 1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--name", required=True)
@@ -115,6 +126,7 @@ def main() -> None:
                    "(LLaVA's alignment stage), then LoRA warms up and decays over the remaining steps")
     p.add_argument("--whiten", default="", choices=("", "std", "zca"), help="standardise each feature dimension "
                    "(std) or decorrelate them too (zca), with statistics of the training images")
+    p.add_argument("--repeat", type=int, default=1, help="K > 1: the projected image token(s) repeated K times")
     p.add_argument("--ln_gain", type=float, default=0.0, help="> 0: init the projection LayerNorm gain (-1: embedding std)")
     a = p.parse_args()
     torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
@@ -147,6 +159,8 @@ def main() -> None:
         model.visual_projection = HardWords(384, 576, a.hardwords, model.get_input_embeddings())
     if a.softwords:
         model.visual_projection = SoftWords(384, 576, a.softwords, model.get_input_embeddings())
+    if a.repeat > 1:
+        model.visual_projection = Repeated(model.visual_projection, a.repeat)
     names = a.groups.split(",")
     model = apply_groups(model, names, LoraSpec(r=a.r, alpha=2 * a.r, dropout=0.0,
                                                             target_modules=a.targets.split(",")), LoraSpec())

@@ -61,13 +61,14 @@ def run_demo(
     budget_s: float = TRAIN_BUDGET_S,
     eval_limit: int | None = None,
     eval_batch_size: int = 64,
-    dtype: str = "bfloat16",
+    autocast: str | None = "bfloat16",
 ) -> DemoResult:
     """Run every stage into `out_dir` (run/, eval/, chelsea_visual_words.png, loss_curve.png, summary.json).
 
     `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); training stops after the
     recipe's steps or `budget_s` seconds, whichever comes first; `eval_limit` evaluates the first N test
-    questions only (None: all of them)."""
+    questions only (None: all of them); evaluation and play keep fp32 weights and compute under `autocast`
+    (None: plain fp32)."""
     from gitllm.demo.budget import TimeBudget
     from gitllm.play.loader import compute_in
     from gitllm.train import load_config, train
@@ -91,7 +92,7 @@ def run_demo(
         result.trained = True
     _timed(result.seconds, "train", start)
 
-    with compute_in(dtype):  # bf16: fp32 weights under bf16 autocast
+    with compute_in(autocast):
         _evaluate_and_play(config, out, run_dir, result, eval_limit, eval_batch_size)
 
     result.artifacts = {
