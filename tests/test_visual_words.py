@@ -37,9 +37,9 @@ def test_words_sit_on_their_patches_in_a_2x3_grid(monkeypatch) -> None:
     processor = GitLLMProcessor(CLIPImageProcessor(size={"height": 16, "width": 24}, do_center_crop=False),
                                 tiny_tokenizer())
     ids = [40, 10, 11, 12, 13, 14, 15]  # CLS, then patches row-major
-    real = model.image_embeddings
-    monkeypatch.setattr(model, "image_embeddings",
-                        lambda pixel_values: real(pixel_values=pixel_values) * 0 + model.get_input_embeddings().weight[ids])
+    project = model.visual_projection.forward
+    monkeypatch.setattr(model.visual_projection, "forward",
+                        lambda features: project(features) * 0 + model.get_input_embeddings().weight[ids])
     result = visual_words(model, processor, image(0, (48, 60)), metric="cosine", sanity_tokens=None)
     assert result.grid == (2, 3) and result.patch_size == (8, 8) and result.image.shape == (16, 24, 3)
     assert result.prefix_words == ["w36"] and result.words == ["w6", "w7", "w8", "w9", "w10", "w11"]

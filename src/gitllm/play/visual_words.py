@@ -92,12 +92,10 @@ def visual_words(
 
     `sanity_tokens`: how many vocabulary embeddings the sanity check samples (None: all; 0: skip)."""
     pixels = PixelTransform.from_processor(processor.image_processor)(load_image(image))
+    # A pooling projection (git_mean, git_cls) runs per token, so that every patch still gets its word.
     projection = per_token(model.visual_projection)
-    if projection is model.visual_projection:
-        embeds = model.image_embeddings(pixel_values=pixels[None])[0]  # (N, D)
-    else:  # a pooling projection (git_mean, git_cls), applied per token so that every patch still gets its word
-        features = model.encode_images(pixels[None])
-        embeds = projection(features.to(next(model.visual_projection.parameters()).dtype))[0]
+    features = model.encode_images(pixels[None])
+    embeds = projection(features.to(next(projection.parameters()).dtype))[0]  # (N, D)
     vocab = model.get_input_embeddings().weight
     ids = nearest_tokens(embeds, vocab, metric).tolist()
     vision_config = model.config.vision_config
