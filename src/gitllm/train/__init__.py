@@ -13,5 +13,6 @@ from gitllm.train.merge import merge_run
 
 __all__ = [
     "GROUPS", "DataSpec", "FeatureCache", "ImageKeys", "LoraSpec", "ModelSpec", "OptimSpec", "TrainConfig",
-    "TrainResult", "apply_groups", "close_distributed", "encoder_identity", "load_config", "merge_run", "parameter_table", "train",
+    "TrainResult", "apply_groups", "close_distributed", "encoder_identity", "load_config", "merge_run",
+    "parameter_table", "train",
 ]
