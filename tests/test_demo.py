@@ -41,7 +41,7 @@ def test_demo_runs_end_to_end_then_reuses_the_model(tmp_path: Path) -> None:
 
 def test_cli_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    code = main(["demo", "--out-dir", str(out), "--eval-limit", "4", "--eval-batch-size", "4", "--autocast", "none",
+    code = main(["demo", "--out-dir", str(out), "--eval-limit", "4", "--eval-batch-size", "4", "--autocast", "float32",
                  *_overrides(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out

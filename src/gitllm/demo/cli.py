@@ -16,13 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", type=float, default=TRAIN_BUDGET_S, help="training stops after this many seconds")
     parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
     parser.add_argument("--eval-batch-size", type=int, default=64)
-    parser.add_argument("--autocast", default="bfloat16", choices=("bfloat16", "none"),
+    parser.add_argument("--autocast", default="bfloat16", choices=("bfloat16", "float32"),
                         help="eval and play compute: fp32 weights under bf16 autocast (default), or plain fp32")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     result = run_demo(args.out_dir, args.config, args.overrides, args.retrain, args.budget, args.eval_limit,
-                      args.eval_batch_size, None if args.autocast == "none" else args.autocast)
+                      args.eval_batch_size, args.autocast)
     print(summary(result))
     return 0

@@ -68,7 +68,7 @@ def run_demo(
     `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`); training stops after the
     recipe's steps or `budget_s` seconds, whichever comes first; `eval_limit` evaluates the first N test
     questions only (None: all of them); evaluation and play keep fp32 weights and compute under `autocast`
-    (None: plain fp32)."""
+    (float32 or None: plain fp32, as `compute_in`)."""
     from gitllm.demo.budget import TimeBudget
     from gitllm.play.loader import compute_in
     from gitllm.train import load_config, train
