@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 from test_data_fixtures import clip_processor, m3it_row, tokenizer, write_jsonl
 
-from gitllm.data import cli
+from gitllm.cli import main
 
 
 def check(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["data", "check", *argv])
-    return args.func(args)
+    return main(["data", "check", *argv])
 
 
 @pytest.fixture
@@ -54,5 +50,7 @@ def test_clean_data_passes(tmp_path: Path, capsys) -> None:
     assert "rows read: 2\nrows usable: 2\nrows rejected: 0" in capsys.readouterr().out
 
 
-def test_tokenizer_needs_image_processor(m3it: Path) -> None:
-    assert check(str(m3it), "--tokenizer", "x") == 2
+def test_tokenizer_needs_image_processor(m3it: Path, capsys) -> None:
+    assert check(str(m3it), "--tokenizer", "x") == 1
+    assert capsys.readouterr().err == ("gitllm data check: error: --tokenizer and --image-processor go together: "
+                                       "pass both, or neither\n")

@@ -88,7 +88,7 @@ def test_prefix_ids_outside_the_vocabulary_are_refused() -> None:
 def test_gitllm_build_takes_the_prefix_as_text_and_word_scale(tmp_path) -> None:
     import argparse
 
-    from gitllm.model import cli
+    from gitllm import build_cli as cli
 
     model, processor = tiny_model("llama"), tiny_processor()
     model.vision_model.save_pretrained(tmp_path / "vision")

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 from transformers import AutoModel
 
 import gitllm.cli
-from gitllm.zoo import cli, list_entries
+from gitllm.cli import main
+from gitllm.zoo import list_entries
 
 DINO = "dinov2-small"
 
 
 def _zoo_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gitllm")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)
 
 
 def test_cli_module_is_registered() -> None:
@@ -47,4 +44,5 @@ def test_cli_prepare_prints_time_and_size_then_path(tmp_path: Path, capsys: pyte
 
 def test_cli_prepare_unknown_name_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert _zoo_cli(["zoo", "prepare", "gpt-17"]) == 1
-    assert "no zoo entry 'gpt-17'; known: smollm2-135m-instruct, dinov2-small" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("gitllm zoo prepare: error: no zoo entry 'gpt-17'; known: "
+                                       "smollm2-135m-instruct, dinov2-small\n")

@@ -10,14 +10,12 @@ Cheap to import: torch-dependent pieces load on first attribute access.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from gitllm.data.images import ImageError, load_image
 from gitllm.data.readers import READERS, detect_format, read
 from gitllm.data.rows import REASONS, BadRowError, RowPolicy
 from gitllm.data.schema import Base64Image, Sample, Turn
 from gitllm.data.templates import TEMPLATES, get_template
+from gitllm.lazy import lazy_getattr
 
 _LAZY = {
     "Encoder": "gitllm.data.encode",
@@ -38,7 +36,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gitllm.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

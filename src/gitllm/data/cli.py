@@ -33,8 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     if bool(args.tokenizer) != bool(args.image_processor):
-        print("error: --tokenizer and --image-processor go together", file=sys.stderr)
-        return 2
+        raise ValueError("--tokenizer and --image-processor go together: pass both, or neither")
     format = args.format or detect_format(args.source)
     options = {k: getattr(args, k) for k in ("tasks", "split", "image_folder") if getattr(args, k)}
     check = _encoder(args) or _decode_only

@@ -8,7 +8,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gitllm.data.rows import REASONS
@@ -101,6 +100,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "RGB":
         return image
     if mode.startswith("I") or mode == "F":
+        import numpy as np  # here, not at the top: `import gitllm.data` (the CLI's --help) stays light
+
         pixels = np.asarray(image, dtype=np.float32)
         top = 1.0 if mode == "F" and pixels.max() <= 1.0 else 255.0
         if mode.startswith("I;16") or (mode == "I" and pixels.max() > 255):

@@ -1,10 +1,16 @@
 """gitllm.demo: the whole mission offline in one command (`gitllm demo`, `make demo`).
+Each name loads its submodule on first access.
 
     from gitllm.demo import run_demo, summary
     print(summary(run_demo("runs/demo")))
 """
 
-from gitllm.demo.budget import TimeBudget
-from gitllm.demo.run import RECIPE, DemoResult, run_demo, summary
+from gitllm.lazy import lazy_getattr
 
-__all__ = ["RECIPE", "DemoResult", "TimeBudget", "run_demo", "summary"]
+_LAZY = {
+    "TimeBudget": "gitllm.demo.budget",
+    **dict.fromkeys(("RECIPE", "DemoResult", "run_demo", "summary"), "gitllm.demo.run"),
+}
+
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from gitllm.cli_args import positive_int
 from gitllm.data import READERS, TEMPLATES
+from gitllm.play.cli import MODEL_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="loss/perplexity, VQA exact match, caption BLEU-4/CIDEr, gallery")
-    parser.add_argument("--model", required=True, help="model folder, adapter folder or VISION+LLM halves")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--data", required=True, help="file, folder, 'easyvqa:test', ... (see gitllm data check)")
     parser.add_argument("--format", choices=sorted(READERS), help="default: detected from --data")
     parser.add_argument("--instruction", help="for readers that take one (easy-VQA); default: the run's")
     parser.add_argument("--template", choices=sorted(TEMPLATES), help="default: the run's, else git-llm")
-    parser.add_argument("--limit", type=int, default=200, help="samples evaluated (first N)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--limit", type=positive_int, default=200, help="samples evaluated (first N)")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"), help="weights")
     parser.add_argument("--autocast", choices=("bfloat16",),

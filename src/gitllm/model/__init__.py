@@ -1,5 +1,9 @@
-"""The GIT-LLM model: config, projections, the GIT mask, the model, the processor."""
+"""The GIT-LLM model: config, projections, the GIT mask, the model, the processor.
 
+Importing this package registers the classes with transformers' Auto classes (`gitllm.auto_register` imports
+it as soon as transformers is imported after `import gitllm`)."""
+
+# Contract: transformers is imported before any gitllm.model submodule (see gitllm.auto_register).
 from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor
 
 from gitllm.model.config import GitLLMConfig

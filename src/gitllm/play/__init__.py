@@ -1,14 +1,18 @@
 """gitllm.play: talk to a model (chat, ask), serve it (web page + OpenAI-compatible API), look inside it
-(visual words). Plain functions, shared by the CLI and `gitllm demo`:
+(visual words). Plain functions, shared by the CLI and `gitllm demo`; each loads on first access:
 
     model, processor = load_model("runs/easyvqa")
     ask(model, processor, ["cat.png"], ["What is this?"], max_new_tokens=16) -> ["a cat"]
     visual_words(model, processor, "cat.png", "overlay.png").table()
 """
 
-from gitllm.play.generate import GenerationSettings, ask, generate_answers, stream_answer
-from gitllm.play.loader import load_model
-from gitllm.play.visual_words import VisualWords, visual_words
+from gitllm.lazy import lazy_getattr
 
-__all__ = ["GenerationSettings", "VisualWords", "ask", "generate_answers", "load_model", "stream_answer",
-           "visual_words"]
+_LAZY = {
+    **dict.fromkeys(("GenerationSettings", "ask", "generate_answers", "stream_answer"), "gitllm.play.generate"),
+    "load_model": "gitllm.play.loader",
+    **dict.fromkeys(("VisualWords", "visual_words"), "gitllm.play.visual_words"),
+}
+
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import socket
 import sys
 from pathlib import Path
 
+from gitllm.cli_args import positive_int
 from gitllm.data import TEMPLATES
 
-MODEL_HELP = "model folder (saved model + processor), a training run's adapter folder, or VISION+LLM zoo halves"
+MODEL_HELP = ("a model folder (saved model + processor, e.g. `gitllm merge` output), a `gitllm train` run folder "
+              "(or its final/ or checkpoint-N/), or VISION+LLM zoo halves such as dinov2-small+smollm2-135m-instruct")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--image", help="one image to ask about")
     ask.add_argument("--input", help="a folder of images or a JSONL of {image, question} rows (batch mode)")
     ask.add_argument("--out", help="answers JSONL for batch mode (default: standard output)")
-    ask.add_argument("--batch-size", type=int, default=8, help="prompts generated together (left-padded)")
+    ask.add_argument("--batch-size", type=positive_int, default=8, help="prompts generated together (left-padded)")
     ask.set_defaults(func=run_ask)
 
     serve = subparsers.add_parser("serve", help="web playground + OpenAI-compatible /v1/chat/completions")
@@ -95,11 +98,9 @@ def run_ask(args: argparse.Namespace) -> int:
     from gitllm.play.generate import ask
 
     if bool(args.image) == bool(args.input):
-        print("error: give either --image IMAGE \"question\" or --input FOLDER|ROWS.jsonl", file=sys.stderr)
-        return 2
+        raise ValueError('give either --image IMAGE "question" or --input FOLDER|ROWS.jsonl')
     if args.image and not (args.question or "").strip():
-        print("error: the question is empty: ask something about the image", file=sys.stderr)
-        return 2
+        raise ValueError("the question is empty: ask something about the image")
     settings = _settings(args)
     fill_prompt_defaults(args)
     rows = read_questions(args.input, args.question, args.instruction) if args.input else []
@@ -119,6 +120,7 @@ def run_ask(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     from gitllm.play.server import Limits, Playground, make_server
 
+    check_port_free(args.host, args.port)  # before the model loads: a busy port fails in a second, not after it
     model, processor = _load(args)
     limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting)
     playground = Playground(model, processor, args.template, args.instruction, Path(args.model).name, limits)
@@ -131,6 +133,20 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """ValueError naming the fix when `host:port` cannot be bound (in use, or not an address of this machine);
+    binds the way the server will (IPv4, SO_REUSEADDR), then lets go."""
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as err:
+        raise ValueError(f"cannot listen on {host}:{port} ({err.strerror or err}): pick another --port, stop the "
+                         f"program using it, or pass a --host of this machine") from None
 
 
 def run_visual_words(args: argparse.Namespace) -> int:

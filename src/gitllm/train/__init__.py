@@ -1,18 +1,20 @@
 """gitllm.train: typed configs, trainable groups, the frozen-encoder feature cache, the Trainer engine,
-merging and loss-curve plots.
+merging and loss-curve plots. Cheap to import: each name loads its submodule on first access.
 
     from gitllm.train import train
     result = train("configs/exp1-modules/offline/proj+lora.yaml")
 """
 
-from gitllm.train.config import DataSpec, LoraSpec, ModelSpec, OptimSpec, TrainConfig, load_config
-from gitllm.train.engine import TrainResult, close_distributed, train
-from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
-from gitllm.train.groups import GROUPS, apply_groups, parameter_table
-from gitllm.train.merge import merge_run
+from gitllm.lazy import lazy_getattr
 
-__all__ = [
-    "GROUPS", "DataSpec", "FeatureCache", "ImageKeys", "LoraSpec", "ModelSpec", "OptimSpec", "TrainConfig",
-    "TrainResult", "apply_groups", "close_distributed", "encoder_identity", "load_config", "merge_run",
-    "parameter_table", "train",
-]
+_LAZY = {
+    **dict.fromkeys(("DataSpec", "LoraSpec", "ModelSpec", "OptimSpec", "TrainConfig", "load_config"),
+                    "gitllm.train.config"),
+    **dict.fromkeys(("TrainResult", "close_distributed", "train"), "gitllm.train.engine"),
+    **dict.fromkeys(("FeatureCache", "ImageKeys", "encoder_identity"), "gitllm.train.features"),
+    **dict.fromkeys(("GROUPS", "apply_groups", "parameter_table"), "gitllm.train.groups"),
+    "merge_run": "gitllm.train.merge",
+}
+
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -7,7 +7,6 @@ import sys
 import time
 
 from gitllm.zoo import cache
-from gitllm.zoo.errors import ZooError
 from gitllm.zoo.prepare import prepare
 from gitllm.zoo.registry import ENTRIES, get_entry
 
@@ -26,14 +25,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     root = cache.cache_root(args.cache_dir)
-    try:
-        entry = get_entry(args.name)
-        was_ready = cache.is_complete(root / entry.name, entry)
-        start = time.perf_counter()
-        folder = prepare(entry.name, cache_dir=root, progress=True)
-    except ZooError as err:
-        print(f"gitllm zoo: error: {err}", file=sys.stderr)
-        return 1
+    entry = get_entry(args.name)
+    was_ready = cache.is_complete(root / entry.name, entry)
+    start = time.perf_counter()
+    folder = prepare(entry.name, cache_dir=root, progress=True)
     seconds = time.perf_counter() - start
     action = "already prepared, checked" if was_ready else "prepared"
     print(

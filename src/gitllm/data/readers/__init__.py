@@ -35,7 +35,7 @@ def read(source: str, format: str | None = None, policy: RowPolicy | None = None
     for easy-VQA); each reader ignores the options of other formats, so one option set serves a mixed config."""
     name = format or detect_format(source)
     if name not in READERS:
-        raise KeyError(f"unknown data format {name!r}; known: {sorted(READERS)}")
+        raise ValueError(f"unknown data format {name!r}; known: {sorted(READERS)}")
     return READERS[name](source, policy if policy is not None else RowPolicy(), **options)
 
 

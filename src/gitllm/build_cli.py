@@ -1,17 +1,19 @@
-"""`gitllm build`: join a pretrained vision encoder and a pretrained LLM into a GIT-LLM folder."""
+"""`gitllm build`: join a pretrained vision encoder and a pretrained LLM into a GIT-LLM folder.
+
+Lives outside `gitllm.model`: importing that package loads torch and transformers, and `--help` must not."""
 
 from __future__ import annotations
 
 import argparse
-
-from gitllm.model.projection import PROJECTIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("build", help="build a GIT-LLM from a vision encoder and an LLM and save it")
     parser.add_argument("--vision", required=True, help="hub id, local folder or zoo name (e.g. dinov2-small)")
     parser.add_argument("--llm", required=True, help="hub id, local folder or zoo name (e.g. smollm2-135m-instruct)")
-    parser.add_argument("--projection", default="git", choices=sorted(PROJECTIONS))
+    parser.add_argument("--projection", default="git",
+                        help="visual projection id: git (Linear + LayerNorm, as GIT; default), mlp2x_gelu (LLaVA-1.5), "
+                        "git_mean, git_cls (one image token); an unknown id is an error listing the known ones")
     parser.add_argument("--drop-cls", action="store_true", help="do not keep the vision CLS token(s)")
     parser.add_argument("--vision-feature-layer", type=int, default=-1)
     parser.add_argument("--prefix", default="", help="LLM text before the image, e.g. '<|im_start|>' (its BOS): "
