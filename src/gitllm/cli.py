@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from gitllm import __version__
 from gitllm.zoo.errors import ZooError
@@ -21,6 +22,7 @@ DESCRIPTION = ("Build, train, evaluate and talk to your own vision-language mode
 EPILOG = "Start with `gitllm demo` (the whole tour, offline). `gitllm COMMAND --help` lists a command's options."
 DEBUG_ENV = "GITLLM_DEBUG"
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # argparse's code for a bad command line
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 # Failures a user can fix from the message alone; anything else is a bug and says so.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ZooError)
@@ -39,12 +41,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line too (sub-command parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gitllm", description=DESCRIPTION, epilog=EPILOG)
+    parser = Parser(prog="gitllm", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"gitllm {__version__}")
     parser.add_argument("--debug", action="store_true", default=False,
                         help=f"show the full traceback when a command fails (or set {DEBUG_ENV}=1)")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     for command in _subcommands(parser):

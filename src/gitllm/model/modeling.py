@@ -28,6 +28,7 @@ from gitllm.model.head_layout import use_decode_layout
 from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation
 from gitllm.model.projection import build_projection, set_output_scale
+from gitllm.model.quiet import quiet_loading
 from gitllm.model.vision import check_pixel_values, encode_images
 
 
@@ -136,8 +137,9 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         loaded_config = AutoConfig.from_pretrained(vision_path)
         vision_config = getattr(loaded_config, "vision_config", None) or loaded_config
         load_kwargs: dict[str, Any] = {"attn_implementation": attn_implementation, "dtype": dtype}
-        vision_model = AutoModel.from_pretrained(vision_path, config=vision_config, **load_kwargs)
-        language_model = AutoModelForCausalLM.from_pretrained(llm_path, **load_kwargs)
+        with quiet_loading():
+            vision_model = AutoModel.from_pretrained(vision_path, config=vision_config, **load_kwargs)
+            language_model = AutoModelForCausalLM.from_pretrained(llm_path, **load_kwargs)
         config = GitLLMConfig(
             vision_config=vision_model.config,
             text_config=language_model.config,
@@ -155,7 +157,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         """Start image tokens at the scale of the LLM's word embeddings: the projection's final LayerNorm gain
         becomes their std (a gain of 1 makes image tokens ~7x longer than SmolLM2's words; its effect on
         easy-VQA is within run-to-run spread so far, research/easyvqa/RESULTS.md)."""
-        set_output_scale(self.visual_projection, float(self.get_input_embeddings().weight.float().std()))
+        set_output_scale(self.visual_projection, float(self.get_input_embeddings().weight.detach().float().std()))
 
     # ---- embeddings -----------------------------------------------------------------------------------
     def get_input_embeddings(self) -> nn.Module:

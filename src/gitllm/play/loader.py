@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.model.quiet import quiet_loading
 from gitllm.train.config import CONFIG_FILE_NAME, load_config
 
 PARTS_SEPARATOR = "+"
@@ -43,6 +44,8 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
     """
     dtype = as_dtype(dtype)
     text = str(source)
+    if not text.strip():
+        raise ValueError("the model is empty: pass a model folder, a training run folder, or VISION+LLM halves")
     folder = Path(text)
     if not folder.is_dir() and PARTS_SEPARATOR in text:
         vision, llm = text.split(PARTS_SEPARATOR, 1)
@@ -59,7 +62,8 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
         return _load_run(folder, None, dtype)
     if not (folder / "config.json").is_file() and (folder.parent / CONFIG_FILE_NAME).is_file():
         return _load_run(folder.parent, folder.name, dtype)
-    model = GitLLMForCausalLM.from_pretrained(folder, dtype=dtype)
+    with quiet_loading():
+        model = GitLLMForCausalLM.from_pretrained(folder, dtype=dtype)
     return model.eval(), _load_processor(folder)
 
 

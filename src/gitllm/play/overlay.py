@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-import matplotlib
+# The Figure API alone (no pyplot): no GUI backend is picked and matplotlib's global state is left alone.
+from matplotlib import colormaps, font_manager
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from gitllm.play.visual_words import VisualWords  # noqa: E402
+from gitllm.play.visual_words import VisualWords
 
 SCALE = 4  # figure pixels per image pixel, so 14-pixel patches get readable words
 DPI = 100
 COLORMAP = "plasma"
+MISSING_GLYPH = "?"  # drawn for characters the font lacks (tokens of multilingual vocabularies)
 
 
 def patch_centres(grid: tuple[int, int], patch_size: tuple[int, int]) -> list[tuple[float, float]]:
@@ -28,8 +31,8 @@ def overlay_figure(result: VisualWords) -> Figure:
     height, width = result.image.shape[:2]
     counts = result.counts
     top = max(counts.values())
-    colormap = plt.get_cmap(COLORMAP)
-    norm = matplotlib.colors.Normalize(vmin=1, vmax=max(top, 2))
+    colormap = colormaps[COLORMAP]
+    norm = Normalize(vmin=1, vmax=max(top, 2))
     figure = Figure(figsize=(width * SCALE / DPI + 1.2, height * SCALE / DPI + 0.6), dpi=DPI)
     axes = figure.add_axes((0.0, 0.0, width * SCALE / DPI / figure.get_figwidth(), 1 - 0.6 / figure.get_figheight()))
     axes.imshow(result.image, extent=(0, width, height, 0), interpolation="nearest")
@@ -40,15 +43,28 @@ def overlay_figure(result: VisualWords) -> Figure:
     for (x, y), word in zip(patch_centres(result.grid, result.patch_size), result.words, strict=True):
         box = colormap(norm(counts[word]))
         ink = "black" if 0.299 * box[0] + 0.587 * box[1] + 0.114 * box[2] > 0.5 else "white"  # readable on the box
-        axes.text(x, y, word[:7], color=ink, fontsize=font, ha="center", va="center",
+        axes.text(x, y, drawable(word[:7]), color=ink, fontsize=font, ha="center", va="center",
                   bbox=dict(boxstyle="square,pad=0.1", fc=box, alpha=0.8, lw=0))
     title = f"visual words ({result.metric}), {result.grid[0]}x{result.grid[1]} patches"
     if result.prefix_words:
         title += "; prefix: " + ", ".join(result.prefix_words)
-    axes.set_title(title, fontsize=10)
+    axes.set_title(drawable(title), fontsize=10)
     bar_axes = figure.add_axes((1 - 1.0 / figure.get_figwidth(), 0.1, 0.25 / figure.get_figwidth(), 0.75))
-    figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap), cax=bar_axes, label="patches with this word")
+    figure.colorbar(ScalarMappable(norm=norm, cmap=colormap), cax=bar_axes, label="patches with this word")
     return figure
+
+
+def drawable(text: str) -> str:
+    """`text` with every character the default font cannot draw replaced by MISSING_GLYPH (matplotlib would
+    draw an empty box and warn "Glyph ... missing from font")."""
+    charmap = _default_font_charmap()
+    return "".join(c if c.isspace() or ord(c) in charmap else MISSING_GLYPH for c in text)
+
+
+@functools.cache
+def _default_font_charmap() -> frozenset[int]:
+    """Code points of the font matplotlib picks for text without a family (DejaVu Sans by default)."""
+    return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
 
 
 def save_overlay(result: VisualWords, out_png: str | Path) -> Path:

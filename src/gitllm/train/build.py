@@ -6,6 +6,7 @@ import torch
 from transformers import set_seed
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.model.quiet import quiet_loading
 from gitllm.train.config import TrainConfig
 from gitllm.train.data import set_image_size
 
@@ -15,7 +16,8 @@ def build_model(config: TrainConfig) -> tuple[GitLLMForCausalLM, GitLLMProcessor
     spec = config.model
     set_seed(config.seed)
     if spec.init_from is not None:
-        model = GitLLMForCausalLM.from_pretrained(spec.init_from, dtype=torch.float32)
+        with quiet_loading():
+            model = GitLLMForCausalLM.from_pretrained(spec.init_from, dtype=torch.float32)
         processor = GitLLMProcessor.from_pretrained(spec.init_from)
     else:
         processor = GitLLMProcessor.from_parts(spec.vision, spec.llm)

@@ -9,6 +9,7 @@ trains the input embeddings too (the table says so); the tie is kept, so a merge
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -104,7 +105,11 @@ def _inject_lora(model: nn.Module, names: list[str], specs: dict[str, LoraSpec])
         rank_pattern={k: s.r for k, s in extra.items()},
         alpha_pattern={k: s.alpha for k, s in extra.items()},
     )
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing` alias while wrapping the model: a
+        # FutureWarning about peft's code that no gitllm user can act on.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
 
 
 def group_module(model: nn.Module, name: str) -> nn.Module:

@@ -32,13 +32,12 @@ def run_label(run_dir: Path) -> str:
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "", smooth: int = 1) -> Path:
-    """Write the PNG; `smooth` averages the training loss over that many logged points."""
-    import matplotlib
+    """Write the PNG; `smooth` averages the training loss over that many logged points. A panel with no points
+    (e.g. a run without validation) says so instead of drawing an empty legend."""
+    from matplotlib.figure import Figure  # the Figure API: no pyplot, no GUI backend, no global state
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    ax_train, ax_val = fig.subplots(1, 2)
     for i, run in enumerate(run_dirs):
         train, val = read_curves(Path(run))
         colour, label = f"C{i % 10}", run_label(Path(run))
@@ -55,12 +54,14 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "", 
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, f"no {name} logged", transform=ax.transAxes, ha="center", va="center", alpha=0.6)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out
