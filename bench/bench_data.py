@@ -4,9 +4,10 @@ Seed's way (its SupervisedDataset): per row, decode the base64 JPEG in full, cal
 one image, tokenize padding to max_length=512, labels = input_ids; batches by stacking.
 Ours: gitllm.data (JPEG draft decoding, PIL resize + fused torch normalize, answer-only labels, dynamic
 left padding in the Collator). Both read the same in-memory rows: COCO-sized JPEGs (longest side 640) of
-scikit-image photos. 2 torch threads, one warm-up pass, median of 3 timed passes.
+scikit-image photos. 2 torch threads, one warm-up pass, then --repeats rounds, the two ways alternating; each
+figure is the median over the rounds with its min-max, the ratio the median of per-round ratios.
 
-    .venv/bin/python bench/bench_data.py [--rows 96] [--batch 8]
+    .venv/bin/python bench/bench_data.py [--rows 96] [--batch 8] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,6 +27,7 @@ from transformers import CLIPImageProcessor  # noqa: E402
 
 from gitllm.data import Collator, Encoder  # noqa: E402
 from gitllm.data.readers.m3it import row_to_sample  # noqa: E402
+from repeats import add_repeats_argument, interleaved, ratio, spread  # noqa: E402
 
 PHOTOS = ("chelsea.png", "astronaut.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg")
 
@@ -64,34 +63,32 @@ def our_way(rows: list[dict], batch: int, encoder: Encoder, collate: Collator) -
     return [collate(items[i : i + batch]) for i in range(0, len(items), batch)]
 
 
-def measure(run: Callable[[], Batches], repeats: int = 3) -> tuple[float, float]:
-    """(samples/s as the median of `repeats` timed runs after a warm-up, text positions per sample)."""
-    batches = run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    n = sum(len(b["input_ids"]) for b in batches)
-    return n / statistics.median(times), sum(b["input_ids"].numel() for b in batches) / n
+def text_width(batches: Batches) -> float:
+    """Text positions per sample (padding included)."""
+    return sum(b["input_ids"].numel() for b in batches) / sum(len(b["input_ids"]) for b in batches)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8)
+    add_repeats_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     rows = m3it_rows(args.rows)
     tok = tokenizer("gpt2")
     tok.pad_token = tok.eos_token  # the seed pads to max_length, so it needs one
     processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
-    seed, seed_width = measure(lambda: seed_way(rows, args.batch, tok, processor))
-    ours, our_width = measure(lambda: our_way(rows, args.batch, Encoder(tok, processor), Collator.for_tokenizer(tok)))
-    print(f"rows {args.rows} (JPEG, longest side 640), batch {args.batch}, CLIP 224, torch threads 2")
-    print(f"seed's way:  {seed:7.1f} samples/s, {seed_width:5.1f} text positions per sample")
-    print(f"gitllm.data: {ours:7.1f} samples/s, {our_width:5.1f} text positions per sample")
-    print(f"ratio: {ours / seed:.2f}x (goal >= 2x)")
+    runs = {"seed": lambda: seed_way(rows, args.batch, tok, processor),
+            "ours": lambda: our_way(rows, args.batch, Encoder(tok, processor), Collator.for_tokenizer(tok))}
+    widths = {name: text_width(run()) for name, run in runs.items()}  # also the warm-up
+    times = interleaved(runs, args.repeats, warmup=0)
+    print(f"rows {args.rows} (JPEG, longest side 640), batch {args.batch}, CLIP 224, torch threads 2 "
+          "(median, min-max over rounds)")
+    for label, name in (("seed's way: ", "seed"), ("gitllm.data:", "ours")):
+        rate = spread([args.rows / s for s in times[name]])
+        print(f"{label} {rate.show(1, ' samples/s')}, {widths[name]:5.1f} text positions per sample")
+    print(f"ratio: {ratio(times['seed'], times['ours']).show(2, 'x')} (goal >= 2x)")
 
 
 if __name__ == "__main__":

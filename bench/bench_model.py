@@ -2,7 +2,8 @@
 
 Both models are built from the same CLIP and Llama configs with random weights (seed 0), frozen, with PEFT
 LoRA r=8 alpha=32 on q/k/v of the LLM and the projection trainable; AdamW; fp32; 2 threads. Steps of the two
-models are interleaved so that both see the same machine load; each figure is the median of the repeats.
+models are interleaved so that both see the same machine load; each figure is the median over the rounds with
+its min-max, each ratio the median of per-round ratios (bench/repeats.py).
 
 Prints: training samples/s (ratio, goal >= 1.3x), greedy decode tokens/s at batch 1 (ratio, goal >= 1.1x),
 our batch-8 decode throughput over batch 1 (goal >= 5x), and the fraction of the measured matmul peak.
@@ -11,8 +12,6 @@ our batch-8 decode throughput over batch 1 (goal >= 5x), and the fraction of the
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -22,6 +21,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaFo
 from transformers import LlavaForConditionalGeneration
 
 from gitllm import GitLLMConfig, GitLLMForCausalLM
+from repeats import add_repeats_argument, interleaved, ratio, spread, timed
 
 BATCH, TEXT, PROMPT, NEW_TOKENS, VOCAB = 8, 64, 16, 64, 32000
 LORA = dict(r=8, lora_alpha=32, lora_dropout=0.0)
@@ -83,12 +83,6 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     optimizer.zero_grad(set_to_none=True)
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def step_flops(fn: Callable[[], object]) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
@@ -105,7 +99,7 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_repeats_argument(parser)
     parser.add_argument("--only", choices=("train", "decode"), help="measure one of the two (default: both)")
     parser.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"),
                         help="gitllm's attention implementation (the peer always uses sdpa)")
@@ -134,42 +128,37 @@ def bench_training(ours: torch.nn.Module, peer: torch.nn.Module, repeats: int, p
     def peer_step() -> None:
         train_step(peer, peer_opt, peer_batch, peer_labels)
 
-    ours_flops, peer_flops = step_flops(ours_step), step_flops(peer_step)  # also the warm-up
-    train_times: dict[str, list[float]] = {"gitllm": [], "llava": []}
-    for _ in range(repeats):
-        train_times["gitllm"].append(timed(ours_step))
-        train_times["llava"].append(timed(peer_step))
-    ours_step_s, peer_step_s = (statistics.median(train_times[k]) for k in ("gitllm", "llava"))
-    print(f"training step, batch {BATCH} x {TEXT} text tokens + 197 image tokens (median of {repeats}):")
-    for name, step_s, flops in (("gitllm", ours_step_s, ours_flops), ("llava", peer_step_s, peer_flops)):
-        print(f"  {name:7s} {step_s:6.2f} s/step  {BATCH / step_s:5.2f} samples/s  {flops / 1e9:6.0f} GFLOP/step  "
-              f"{flops / step_s / 1e9:5.0f} GFLOP/s = {flops / step_s / peak:4.0%} of peak")
-    print(f"  training samples/s ratio gitllm/llava: {peer_step_s / ours_step_s:.2f}x (goal >= 1.3x)")
+    flops = {"gitllm": step_flops(ours_step), "llava": step_flops(peer_step)}
+    times = interleaved({"gitllm": ours_step, "llava": peer_step}, repeats)
+    print(f"training step, batch {BATCH} x {TEXT} text tokens + 197 image tokens (median, min-max over rounds):")
+    for name, seconds in times.items():
+        step_s = spread(seconds).median
+        print(f"  {name:7s} {spread(seconds).show(2, ' s/step')}  {BATCH / step_s:5.2f} samples/s  "
+              f"{flops[name] / 1e9:6.0f} GFLOP/step  {flops[name] / step_s / 1e9:5.0f} GFLOP/s = "
+              f"{flops[name] / step_s / peak:4.0%} of peak")
+    print(f"  training samples/s ratio gitllm/llava: {ratio(times['llava'], times['gitllm']).show(2, 'x')} "
+          "(goal >= 1.3x)")
 
 
 def bench_decode(ours: torch.nn.Module, peer: torch.nn.Module, repeats: int) -> None:
     ours.eval(), peer.eval()
     generate = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0)
-    decode_times: dict[str, list[float]] = {"gitllm": [], "llava": [], "gitllm_b8": []}
     one, one_peer, eight = gitllm_batch(1, PROMPT), llava_batch(1, PROMPT), gitllm_batch(8, PROMPT)
+    runs = {
+        "gitllm": lambda: ours.generate(**one, **generate),
+        "llava": lambda: peer.generate(**one_peer, **generate),
+        "gitllm_b8": lambda: ours.generate(**eight, **generate),
+    }
     with torch.no_grad():
-        for repeat in range(repeats + 1):  # the first round is the warm-up
-            times = {
-                "gitllm": timed(lambda: ours.generate(**one, **generate)),
-                "llava": timed(lambda: peer.generate(**one_peer, **generate)),
-                "gitllm_b8": timed(lambda: ours.generate(**eight, **generate)),
-            }
-            if repeat:
-                for key, value in times.items():
-                    decode_times[key].append(value)
-    tok_s = {key: (8 if key.endswith("b8") else 1) * NEW_TOKENS / statistics.median(v)
-             for key, v in decode_times.items()}
-
-    print(f"greedy decode, {PROMPT}-token prompt after 197 image tokens, {NEW_TOKENS} new tokens:")
-    for key, value in tok_s.items():
-        print(f"  {key:9s} {value:6.1f} tokens/s")
-    print(f"  decode batch-1 ratio gitllm/llava: {tok_s['gitllm'] / tok_s['llava']:.2f}x (goal >= 1.1x)")
-    print(f"  gitllm batch-8 / batch-1 throughput: {tok_s['gitllm_b8'] / tok_s['gitllm']:.2f}x (goal >= 5x)")
+        times = interleaved(runs, repeats)
+    print(f"greedy decode, {PROMPT}-token prompt after 197 image tokens, {NEW_TOKENS} new tokens "
+          "(median, min-max over rounds):")
+    for key, seconds in times.items():
+        tokens = (8 if key.endswith("b8") else 1) * NEW_TOKENS
+        print(f"  {key:9s} {spread([tokens / s for s in seconds]).show(1, ' tokens/s')}")
+    print(f"  decode batch-1 ratio gitllm/llava: {ratio(times['llava'], times['gitllm']).show(2, 'x')} (goal >= 1.1x)")
+    b8_over_b1 = ratio([8 * s for s in times["gitllm"]], times["gitllm_b8"])
+    print(f"  gitllm batch-8 / batch-1 throughput: {b8_over_b1.show(2, 'x')} (goal >= 5x)")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,15 @@
    vision features (the frozen-encoder cache: the vision tower does not run), and the HF Llava peer.
 2. bf16 autocast vs fp32 for gitllm from the same initial weights on the same batch: step-time ratio
    (goal >= 2x on this CPU, which has bf16 instructions) and both loss curves.
-3. Peak RSS of a training step with and without gradient checkpointing (each in a fresh process).
-Steps are interleaved so every variant sees the same machine load; figures are medians of --repeats.
+3. Peak RSS of a training step with and without gradient checkpointing (each in a fresh process, the two
+   alternating).
+Steps are interleaved so every variant sees the same machine load; every figure is the median over --repeats
+rounds with its min-max, every ratio the median of per-round ratios (bench/repeats.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 from contextlib import nullcontext
@@ -19,10 +20,11 @@ from contextlib import nullcontext
 import torch
 from transformers import CLIPVisionModel, LlamaForCausalLM
 
-from bench_model import BATCH, TEXT, VOCAB, build_llava, gitllm_batch, llama_config, llava_batch, timed, train_step
+from bench_model import BATCH, TEXT, VOCAB, build_llava, gitllm_batch, llama_config, llava_batch, train_step
 from bench_model import vision_config
 from gitllm import GitLLMConfig, GitLLMForCausalLM
 from gitllm.train import LoraSpec, apply_groups
+from repeats import add_repeats_argument, interleaved, ratio, spread
 
 LORA = LoraSpec(r=8, alpha=32, dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj"])
 
@@ -72,7 +74,7 @@ def rss_child(gradient_checkpointing: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_repeats_argument(parser)
     parser.add_argument("--rss-child", choices=["plain", "checkpointing"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -90,34 +92,26 @@ def main() -> None:
     opts = {name: optimizer(m) for name, m in (("ours", ours), ("cached", cached), ("bf16", bf16_model))}
     peer_opt = optimizer(peer)
     peer.train()
+    losses: dict[str, list[float]] = {"gitllm fp32": [], "gitllm bf16": []}  # every round, warm-up included
     runs = {
-        "gitllm fp32": lambda: step(ours, opts["ours"], batch, labels, bf16=False),
+        "gitllm fp32": lambda: losses["gitllm fp32"].append(step(ours, opts["ours"], batch, labels, bf16=False)),
         "gitllm fp32 cached features": lambda: step(cached, opts["cached"], feature_batch, labels, bf16=False),
-        "gitllm bf16": lambda: step(bf16_model, opts["bf16"], batch, labels, bf16=True),
+        "gitllm bf16": lambda: losses["gitllm bf16"].append(step(bf16_model, opts["bf16"], batch, labels, bf16=True)),
         "llava fp32 (peer)": lambda: train_step(peer, peer_opt, peer_batch, peer_labels),
     }
-    losses: dict[str, list[float]] = {"gitllm fp32": [], "gitllm bf16": []}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for repeat in range(args.repeats + 1):  # round 0 is the warm-up
-        for name, run in runs.items():
-            result: list[float] = []
-            seconds = timed(lambda: result.append(run()))
-            if name in losses:
-                losses[name].append(result[0])
-            if repeat:
-                times[name].append(seconds)
-    step_s = {name: statistics.median(t) for name, t in times.items()}
+    times = interleaved(runs, args.repeats)
 
-    print(f"training step, bench-small: batch {BATCH} x {TEXT} text tokens + 197 image tokens, groups proj+lora, "
-          f"median of {args.repeats}")
-    for name, seconds in step_s.items():
-        print(f"  {name:28s} {seconds:6.2f} s/step  {BATCH / seconds:6.2f} samples/s")
-    peer_s = step_s["llava fp32 (peer)"]
-    print(f"  samples/s ratio gitllm/llava (fp32, pixels in):      {peer_s / step_s['gitllm fp32']:.2f}x")
-    print(f"  samples/s ratio gitllm cached/llava (fp32):          {peer_s / step_s['gitllm fp32 cached features']:.2f}x")
-    print(f"  samples/s ratio gitllm bf16/llava fp32:              {peer_s / step_s['gitllm bf16']:.2f}x")
-    print(f"  bf16 autocast speed-up over fp32 (same run):         {step_s['gitllm fp32'] / step_s['gitllm bf16']:.2f}x "
-          "(goal >= 2x)")
+    print(f"training step, bench-small: batch {BATCH} x {TEXT} text tokens + 197 image tokens, groups proj+lora "
+          "(median, min-max over rounds)")
+    for name, seconds in times.items():
+        print(f"  {name:28s} {spread(seconds).show(2, ' s/step')}  {BATCH / spread(seconds).median:6.2f} samples/s")
+    peer = times["llava fp32 (peer)"]
+    print(f"  samples/s ratio gitllm/llava (fp32, pixels in):      {ratio(peer, times['gitllm fp32']).show(2, 'x')}")
+    print(f"  samples/s ratio gitllm cached/llava (fp32):          "
+          f"{ratio(peer, times['gitllm fp32 cached features']).show(2, 'x')}")
+    print(f"  samples/s ratio gitllm bf16/llava fp32:              {ratio(peer, times['gitllm bf16']).show(2, 'x')}")
+    print(f"  bf16 autocast speed-up over fp32 (same run):         "
+          f"{ratio(times['gitllm fp32'], times['gitllm bf16']).show(2, 'x')} (goal >= 2x)")
     fp32, bf16 = losses["gitllm fp32"], losses["gitllm bf16"]
     drift = max(abs(a - b) / a for a, b in zip(fp32, bf16))
     print("loss per step, same initial weights, same batch (it is being memorised):")
@@ -126,16 +120,20 @@ def main() -> None:
     print(f"  largest relative difference bf16 vs fp32: {drift:.2%}; fp32 fell by "
           f"{(fp32[0] - fp32[-1]) / fp32[0]:.2%} over the same steps")
 
-    rss = {}
-    for mode in ("plain", "checkpointing"):
-        out = subprocess.run([sys.executable, __file__, "--rss-child", mode], capture_output=True, text=True, check=True)
-        base, peak = map(float, out.stdout.split()[-2:])
-        rss[mode] = (base, peak)
-    print("peak RSS of two fp32 training steps (fresh process each):")
-    for mode, (base, peak) in rss.items():
-        print(f"  {mode:14s} peak {peak:7.0f} MB, {peak - base:6.0f} MB above the built model")
-    extra = {mode: peak - base for mode, (base, peak) in rss.items()}
-    print(f"  training memory above the model, checkpointing/plain: {extra['checkpointing'] / extra['plain']:.2f}x")
+    rss: dict[str, list[tuple[float, float]]] = {"plain": [], "checkpointing": []}
+    for _ in range(args.repeats):
+        for mode in rss:
+            out = subprocess.run([sys.executable, __file__, "--rss-child", mode], capture_output=True, text=True,
+                                 check=True)
+            base, peak = map(float, out.stdout.split()[-2:])
+            rss[mode].append((base, peak))
+    print("peak RSS of two fp32 training steps (fresh process each; median, min-max over rounds):")
+    extra = {mode: [peak - base for base, peak in rounds] for mode, rounds in rss.items()}
+    for mode, rounds in rss.items():
+        print(f"  {mode:14s} peak {spread([peak for _, peak in rounds]).show(0, ' MB')}, "
+              f"{spread(extra[mode]).show(0, ' MB')} above the built model")
+    print(f"  training memory above the model, checkpointing/plain: "
+          f"{ratio(extra['checkpointing'], extra['plain']).show(2, 'x')}")
     return None
 
 

@@ -50,9 +50,9 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_parser_and_every_help_import_no_torch() -> None:
     report = json.loads(_python(f"""
 import json, sys
-from gitllm.cli import build_parser, _subcommands
+from gitllm.cli import build_parser, subcommand_parsers
 parser = build_parser()
-helps = [parser.format_help()] + [command.format_help() for command in _subcommands(parser)]
+helps = [parser.format_help()] + [command.format_help() for command in subcommand_parsers(parser)]
 print(json.dumps({{"helps": len(helps), "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
 """))
     assert report["heavy"] == [] and report["helps"] >= 15

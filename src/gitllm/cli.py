@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
-    for command in _subcommands(parser):
+    for command in subcommand_parsers(parser):
         # SUPPRESS: a sub-command's unset flag does not overwrite a --debug given before the command.
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback when the command fails")
@@ -96,13 +96,13 @@ def describe(err: BaseException) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+def subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     """Every sub-command parser below `parser`, depth first (e.g. `zoo`, `zoo list`, `zoo prepare`)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for command in dict.fromkeys(action.choices.values()):
                 yield command
-                yield from _subcommands(command)
+                yield from subcommand_parsers(command)
 
 
 if __name__ == "__main__":
