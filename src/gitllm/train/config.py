@@ -184,15 +184,25 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a mapping")
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = parse_yaml(raw, f"override {item!r}")
     return data
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """`yaml.safe_load(text)`; a syntax error is a ValueError naming `where` and the line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ValueError(f"{where} is not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping; a top-level `base: FILE` (relative to this file) is read first and overridden key by key."""
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = parse_yaml(path.read_text(encoding="utf-8"), f"config file {str(path)!r}") or {}
     if not isinstance(data, dict):
         raise ValueError(f"config file {str(path)!r} must hold a mapping")
     base = data.pop("base", None)
