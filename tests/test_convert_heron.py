@@ -135,6 +135,13 @@ def test_weight_formats(tmp_path: Path, fmt: str) -> None:
     torch.testing.assert_close(model.language_model.lm_head.weight, parts.lm.lm_head.weight)
 
 
+def test_checkpoint_dtype_is_kept(tmp_path: Path) -> None:
+    parts = build_parts("git_llama")
+    state = {k: v.half() if v.is_floating_point() else v for k, v in heron_state_dict(parts).items()}
+    model = from_heron(write_checkpoint(tmp_path, parts, state=state))
+    assert {p.dtype for p in model.parameters()} == {torch.float16}
+
+
 def test_round_trip_and_auto_model(tmp_path: Path) -> None:
     parts = build_parts("git_opt")
     model = from_heron(write_checkpoint(tmp_path / "heron", parts))

@@ -105,15 +105,16 @@ def heron_vision_config(raw: dict[str, Any], vision_config: str | None = None) -
         except OSError as err:
             raise ValueError(f"--vision-config {vision_config}: no readable config ({err})") from err
     name = raw.get("vision_model_name")
+    reason = "config.json names no vision_model_name"
     if name:
         try:
             return _clip_vision(AutoConfig.from_pretrained(name), name)
         except (OSError, ValueError) as err:
-            unreachable = err
+            reason = f"{name!r} is not readable: {err}"
     if isinstance(raw.get("vision_config"), dict):
         return _clip_vision(CLIPVisionConfig.from_dict(raw["vision_config"]), "config.json vision_config")
-    raise ValueError(f"cannot read the vision config of {name!r} ({unreachable if name else 'no vision_model_name'}); "
-                     "pass --vision-config DIR, a folder with that CLIP model's config.json")
+    raise ValueError(f"no vision config ({reason}); pass --vision-config DIR, a folder with the config.json of "
+                     "heron's CLIP model")
 
 
 def heron_text_config(raw: dict[str, Any], family: HeronFamily) -> Any:
@@ -129,9 +130,8 @@ def heron_text_config(raw: dict[str, Any], family: HeronFamily) -> Any:
     return config
 
 
-def heron_gitllm_config(src: str | Path, vision_config: str | None = None) -> GitLLMConfig:
-    """The `GitLLMConfig` that computes what heron's checkpoint in `src` computes."""
-    raw, family = read_heron_config(src)
+def heron_gitllm_config(raw: dict[str, Any], family: HeronFamily, vision_config: str | None = None) -> GitLLMConfig:
+    """The `GitLLMConfig` that computes what the heron checkpoint of config.json `raw` computes."""
     vision = heron_vision_config(raw, vision_config)
     frames = raw.get("num_image_with_embedding")
     extra: dict[str, Any] = {}
@@ -198,14 +198,13 @@ def from_heron(
     """A heron GIT-LLM checkpoint folder as a `GitLLMForCausalLM` computing the same outputs, in the
     checkpoint's dtype. Missing, unexpected or mis-shaped weights are a ValueError listing them."""
     raw, family = read_heron_config(src)
-    config = heron_gitllm_config(src, vision_config)
+    config = heron_gitllm_config(raw, family, vision_config)
     mapped = heron_to_gitllm_keys(read_state_dict(src), family, config.text_config.tie_word_embeddings)
     model, info = GitLLMForCausalLM.from_pretrained(
         None, config=config, state_dict=mapped, dtype=_single_dtype(mapped),
         attn_implementation=attn_implementation, output_loading_info=True,
     )
-    problems = {kind: sorted(map(str, info[kind])) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
-                if info.get(kind)}
+    problems = {kind: sorted(map(str, found)) for kind, found in info.items() if found}
     if problems:
         raise ValueError(f"the heron checkpoint {src} does not fill the gitllm model: {problems}")
     if not config.image_positions:
