@@ -37,8 +37,12 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    """Sources are anything `gitllm.data.read` takes; `val` empty -> the last `val_size` train samples.
-    `streaming` reads the (one) train source lazily, for corpora too large to list (needs max_steps)."""
+    """Sources are anything `gitllm.data.read` takes; `val` empty -> `val_size` train samples held out: the
+    last ones (`val_by: row`) or every question of whole images (`val_by: image`, the same images for every
+    seed, so no validation image is trained on). `streaming` reads the (one) train source lazily, for corpora
+    too large to list (needs max_steps). `balance_answers` redraws the training rows so that each question
+    text's answers are equally frequent: the question alone then predicts nothing, which pushes a model to read
+    the image (the idea of VQA v2's balanced pairs)."""
 
     train: list[str] = field(default_factory=lambda: ["easyvqa:train"])
     val: list[str] = field(default_factory=list)
@@ -49,6 +53,8 @@ class DataSpec:
     streaming: bool = False
     shuffle: bool = False  # read every train row, shuffle (config seed), then take max_train_samples + val_size
     val_size: int = 200
+    val_by: Literal["row", "image"] = "row"
+    balance_answers: bool = False
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     template: str = "git-llm"
