@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gitllm.train.recipes import recipe_path
+
 CONFIG_FILE_NAME = "train_config.yaml"
 
 
@@ -213,10 +215,11 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(source: str | Path | dict[str, Any] | TrainConfig, overrides: list[str] = ()) -> TrainConfig:
-    """A checked TrainConfig from a YAML file, a mapping or a TrainConfig, with `key=value` overrides."""
+    """A checked TrainConfig from a YAML file, a shipped recipe's name (`exp1-modules/offline/proj+lora`, see
+    `gitllm.train.recipes`), a mapping or a TrainConfig, with `key=value` overrides."""
     if isinstance(source, TrainConfig):
         source = dataclasses.asdict(source)
-    data = dict(source) if isinstance(source, dict) else read_yaml(Path(source))
+    data = dict(source) if isinstance(source, dict) else read_yaml(recipe_path(source))
     config = from_dict(TrainConfig, apply_overrides(data, list(overrides)))
     validate(config)
     return config
