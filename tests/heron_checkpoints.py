@@ -88,7 +88,8 @@ def heron_state_dict(parts: HeronParts) -> dict[str, torch.Tensor]:
     base = BASE[parts.model_type]
     state = {f"{base}image_encoder.vision_model.{k}": v for k, v in parts.vision.state_dict().items()}
     state[f"{base}image_encoder.vision_model.embeddings.position_ids"] = torch.arange(17)[None]
-    state.update({f"{base}visual_projection.visual_projection.{k}": v for k, v in parts.projection.state_dict().items()})
+    projection = parts.projection.state_dict()
+    state.update({f"{base}visual_projection.visual_projection.{k}": v for k, v in projection.items()})
     for key, value in parts.lm.state_dict().items():
         if parts.model_type == "git_gpt_neox" and key.startswith("lm_head."):
             key = "embed_out." + key[len("lm_head."):]
