@@ -2,9 +2,8 @@
 
 Sequence layout inside the LM (per row): `[text padding][image x N][text]`, positions counted over
 non-padding tokens (image tokens only if `config.image_positions`), so a padded row equals its unpadded run.
-The GIT mask: image positions attend to
-all image positions and no text; text positions attend to every image position and causally to text;
-padding is never attended.
+The GIT mask: image positions attend to all image positions and no text; text positions attend to every
+image position and causally to text; padding is never attended.
 """
 
 from __future__ import annotations
