@@ -33,6 +33,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ZooError)
 COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.build_cli",
     "gitllm.zoo.cli",
+    "gitllm.convert.cli",
     "gitllm.data.cli",
     "gitllm.train.cli",
     "gitllm.play.cli",

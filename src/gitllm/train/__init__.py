@@ -2,7 +2,7 @@
 merging and loss-curve plots. Cheap to import: each name loads its submodule on first access.
 
     from gitllm.train import train
-    result = train("configs/exp1-modules/offline/proj+lora.yaml")
+    result = train("exp1-modules/offline/proj+lora")  # a shipped recipe (gitllm recipes list) or a YAML file
 """
 
 from gitllm.lazy import lazy_getattr
