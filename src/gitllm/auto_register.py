@@ -37,9 +37,11 @@ def register_when_transformers_loads() -> None:
 
 
 def _register() -> None:
-    # Contract: `gitllm.model` imports transformers before any of its own submodules, so when transformers'
+    # Contract: (1) `gitllm.model` imports transformers before any of its own submodules, so when transformers'
     # first import comes from inside `gitllm.model`, the package is already in sys.modules (partially
-    # initialised) and registers itself when its __init__ ends; importing it here is then a no-op.
+    # initialised) and registers itself when its __init__ ends; importing it here is then a no-op. (2) At module
+    # level `gitllm.model` imports no other gitllm package, so a gitllm module elsewhere that is half-imported
+    # when it first imports transformers is never needed here.
     if REGISTERING_MODULE not in sys.modules:
         importlib.import_module(REGISTERING_MODULE)
 
