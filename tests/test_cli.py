@@ -106,7 +106,7 @@ def _one_line_error(command: str, code: int, out: str, err: str) -> str:
 @pytest.mark.parametrize(("argv", "expected"), [
     (["ask", "--model", "", "--image", "{folder}/0.png", "hi"], "the model is empty"),
     (["ask", "--model", "{folder}/nope", "--image", "{folder}/0.png", "hi"], "no model folder"),
-    (["ask", "--model", "{folder}", "--image", "{folder}/missing.png", "hi"], "no such file"),
+    (["ask", "--model", "/nonexistent", "--image", "{folder}/missing.png", "hi"], "image_not_found: no such file"),
     (["train", "{folder}/missing.yaml"], "does not exist"),
     (["train", "{folder}/train.yaml", "bogus.key=1"], "unknown config key 'bogus'"),
     (["train", "{folder}/broken.yaml"], "is not valid YAML (line 2, column 1)"),

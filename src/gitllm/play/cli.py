@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from gitllm.cli_args import positive_int
-from gitllm.data import TEMPLATES
+from gitllm.data import TEMPLATES, load_image
 
 MODEL_HELP = ("a model folder (saved model + processor, e.g. `gitllm merge` output), a `gitllm train` run folder "
               "(or its final/ or checkpoint-N/), or VISION+LLM zoo halves such as dinov2-small+smollm2-135m-instruct")
@@ -104,9 +104,10 @@ def run_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     fill_prompt_defaults(args)
     rows = read_questions(args.input, args.question, args.instruction) if args.input else []
+    picture = load_image(args.image) if args.image else None  # a bad image fails before the model loads
     model, processor = _load(args)
-    if args.image:
-        print(ask(model, processor, [args.image], [args.question], args.template, args.instruction,
+    if picture is not None:
+        print(ask(model, processor, [picture], [args.question], args.template, args.instruction,
                   **vars(settings))[0])
         return 0
     if args.out:
