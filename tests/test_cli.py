@@ -164,3 +164,14 @@ def test_ask_prints_only_the_answer(tiny_folder: Path) -> None:
          "w1 w2", "--max-new-tokens", "4"],
         capture_output=True, text=True, timeout=300, env={**_ENV, "OMP_NUM_THREADS": "1"})
     assert (done.returncode, done.stderr) == (0, "") and len(done.stdout.splitlines()) == 1 and done.stdout.strip()
+
+
+def test_lazy_package_names_stay_functions_after_their_submodules_import() -> None:
+    """`gitllm.eval.evaluate` and `gitllm.play.visual_words` name a function and the module defining it."""
+    import gitllm.eval.evaluate  # noqa: F401  (the import system binds the submodule on its package)
+    import gitllm.play.visual_words  # noqa: F401
+    from gitllm.eval import evaluate
+    from gitllm.play import visual_words
+
+    assert evaluate.__name__ == "evaluate" and visual_words.__name__ == "visual_words"
+    assert callable(evaluate) and callable(visual_words) and gitllm.eval.evaluate is evaluate
