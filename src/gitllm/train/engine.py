@@ -17,6 +17,7 @@ from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from gitllm.data import Collator, EncodedDataset, EncodedStream, Encoder, RowPolicy
+from gitllm.model.finite import NonFiniteError
 from gitllm.train.build import build_model
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
 from gitllm.train.data import cached_dataset, reader_options, split_samples
@@ -46,6 +47,17 @@ class GitLLMTrainer(Trainer):
         self.run = run
         # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
         self.model_accepts_loss_kwargs = False
+
+    def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The Trainer's step; a NaN or infinite loss stops the run (NonFiniteError) before anything is saved."""
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        if not bool(torch.isfinite(loss)):
+            raise NonFiniteError(
+                f"training loss is {float(loss)} at step {self.state.global_step + 1}: the run stops here, with "
+                f"nothing non-finite saved (checkpoints so far are kept); lower optim.lr (now {self.args.learning_rate})"
+                ", use fp32 or bf16 rather than fp16, and check the data (`gitllm data check`)"
+            )
+        return loss
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`)."""
