@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -27,6 +28,25 @@ def save_trainable(model: nn.Module, groups: list[str], folder: Path) -> None:
     check_finite(state, f"refusing to save {folder}", DIVERGED)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(state, str(folder / TRAINABLE_FILE), metadata={"format": "pt"})
+
+
+def check_fits(model: nn.Module, groups: list[str], folder: Path) -> None:
+    """ValueError unless the weights saved in `folder` are exactly `model`'s trainable ones, names and shapes
+    (read from the file header only)."""
+    expected = {name: tuple(p.shape) for pairs in trainable_by_group(model, groups).values() for name, p in pairs}
+    with safe_open(str(Path(folder) / TRAINABLE_FILE), framework="pt") as saved_file:
+        saved = {name: tuple(saved_file.get_slice(name).get_shape()) for name in saved_file.keys()}
+    problems = [f"{label} {names[:3]}" for label, names in (
+        ("missing", sorted(set(expected) - set(saved))),
+        ("not trained by this config", sorted(set(saved) - set(expected))),
+        ("of another shape", sorted(n for n in set(saved) & set(expected) if saved[n] != expected[n])),
+    ) if names]
+    if problems:
+        raise ValueError(
+            f"checkpoint {folder} does not fit this config (weights {'; '.join(problems)}): it was trained with "
+            "the run's train_config.yaml (groups, lora.r, ...); resume with that, or start anew with "
+            "resume: never or another output_dir"
+        )
 
 
 def load_trainable(model: nn.Module, folder: Path) -> None:
