@@ -116,13 +116,15 @@ class FeatureCache:
                 continue
             try:
                 record = json.loads(keys_file.read_text(encoding="utf-8"))
-                keys, size, digest = record["keys"], record["bytes"], record["blake2b"]
-                assert isinstance(keys, list) and isinstance(size, int) and isinstance(digest, str)
-            except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, AssertionError):
+                well_formed = isinstance(record.get("keys"), list) and isinstance(record.get("bytes"), int) \
+                    and isinstance(record.get("blake2b"), str)
+            except (OSError, ValueError, AttributeError):  # UnicodeDecodeError is a ValueError
+                well_formed = False
+            if not well_formed:
                 self._remove(shard, "its key list is unreadable")
                 continue
             self._records[shard] = record
-            for row, key in enumerate(keys):
+            for row, key in enumerate(record["keys"]):
                 self.index.setdefault(key, (shard, row))
 
     def __contains__(self, key: str) -> bool:
