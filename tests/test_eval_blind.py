@@ -96,7 +96,7 @@ COLOURS = {"w60": (220, 30, 30), "w70": (30, 30, 220)}  # red and blue, named by
 def colour_reader(model, processor) -> None:
     """Make `model.generate` answer the colour word of the image: the word of the nearest reference colour in
     the vision-feature space (from pixels or from given features), so the answer copies the image's colour."""
-    from gitllm.play.generate import prompt_batch
+    from gitllm.infer.generate import prompt_batch
 
     references = {}
     for word, rgb in COLOURS.items():

@@ -14,7 +14,7 @@ from gitllm.play import GenerationSettings, ask, load_model, stream_answer
 from gitllm.play import cli as play_cli
 from gitllm.play.loader import prompt_defaults
 from gitllm.play.chat import ChatSession, run_chat
-from gitllm.play.generate import question_sample
+from gitllm.infer.generate import question_sample
 from test_play_helpers import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
 from tiny_models import random_batch, tiny_model
 

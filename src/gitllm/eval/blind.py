@@ -12,9 +12,9 @@ from dataclasses import replace
 import torch
 
 from gitllm.data import Sample
+from gitllm.infer.features import ImageKeys
+from gitllm.infer.generate import GenerationSettings, generate_answers, prompt_batch
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
-from gitllm.play.generate import GenerationSettings, generate_answers, prompt_batch
-from gitllm.train.features import ImageKeys
 
 BLIND_SEED = 0
 

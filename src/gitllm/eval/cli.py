@@ -50,7 +50,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from gitllm.eval.evaluate import evaluate, load_samples
     from gitllm.eval.report import summary
     from gitllm.play.cli import fill_prompt_defaults
-    from gitllm.play.generate import GenerationSettings
+    from gitllm.infer.generate import GenerationSettings
     from gitllm.play.loader import compute_in, load_model
 
     fill_prompt_defaults(args)

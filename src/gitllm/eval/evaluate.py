@@ -16,9 +16,9 @@ from gitllm.eval.gallery import GalleryItem, write_gallery
 from gitllm.eval.loss import validation_loss
 from gitllm.eval.metrics import caption_scores, normalize_answer
 from gitllm.eval.question_types import TYPE_WORDS, accuracy_by, answer_type, question_type
+from gitllm.infer.features import ImageKeys, sample_features
+from gitllm.infer.generate import GenerationSettings, generate_answers
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
-from gitllm.play.generate import GenerationSettings, generate_answers
-from gitllm.train.features import ImageKeys, sample_features
 
 
 def question_and_reference(sample: Sample) -> tuple[str, str]:
@@ -91,7 +91,7 @@ def evaluate(
     'vqa_zeroed_exact_match' and 'vqa_blind_drop' (real - blind: how much the answers use the image), per
     type too; it costs two more answering passes and no image encoding with `feature_cache`.
     `loss=False` skips the validation-loss pass (answers only); `gallery_limit` caps the gallery at its
-    first N images. `feature_cache` answers and scores from cached vision features (`gitllm.train.features`,
+    first N images. `feature_cache` answers and scores from cached vision features (`gitllm.infer.features`,
     under `cache_dir`): each distinct image is encoded once, and never again by a later evaluation with the
     same encoder. With `out_dir`: metrics.json, answers.jsonl and gallery.html (naming the model as
     `model_name`, default its `name_or_path`) are written there."""

@@ -17,10 +17,11 @@ from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from gitllm.data import Collator, EncodedDataset, EncodedStream, Encoder, RowPolicy
+from gitllm.infer.features import FeatureCache, ImageKeys, encoder_identity
+from gitllm.train.accuracy import AccuracyProbe, probe_questions
 from gitllm.train.build import build_model
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
-from gitllm.train.data import cached_dataset, reader_options, split_samples
-from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
+from gitllm.train.data import FeatureDataset, cached_dataset, reader_options, split_samples
 from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
 from gitllm.train.state import load_trainable, save_trainable
 
@@ -39,17 +40,28 @@ class TrainResult:
 
 
 class GitLLMTrainer(Trainer):
-    """The HF Trainer with per-group learning rates and trainable-only checkpoints."""
+    """The HF Trainer with per-group learning rates, trainable-only checkpoints and, with a `probe`, answer
+    accuracy (real and image-blind) logged after every evaluation."""
 
-    def __init__(self, *args: Any, run: TrainConfig, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, run: TrainConfig, probe: AccuracyProbe | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.run = run
+        self.run, self.probe = run, probe
         # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
         self.model_accepts_loss_kwargs = False
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`)."""
         return super().compute_loss(model, {**inputs, "loss_only": True}, *args, **kwargs)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """The Trainer's evaluation (eval_loss), then the probe's accuracies, logged at the same step."""
+        metrics = super().evaluate(*args, **kwargs)
+        if self.probe is not None:
+            with self.accelerator.autocast():
+                accuracy = self.probe(self.model)
+            self.log(accuracy)
+            metrics |= accuracy
+        return metrics
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -173,6 +185,15 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     return train, val, collator
 
 
+def _probe(config: TrainConfig, processor: Any, val_set: Any, batch_size: int) -> AccuracyProbe | None:
+    """The accuracy probe on the first `eval_accuracy` validation questions (None when 0), reading vision
+    features from the feature cache when the validation set does."""
+    if config.eval_accuracy == 0:
+        return None
+    return AccuracyProbe(processor, probe_questions(val_set.samples, config.eval_accuracy), config.data.template,
+                         batch_size, config.eval_blind, isinstance(val_set, FeatureDataset), config.cache_dir)
+
+
 def resume_checkpoint(config: TrainConfig) -> str | None:
     """The checkpoint to resume from: the last one under output_dir (auto/always), or None."""
     if config.resume == "never":
@@ -208,6 +229,7 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     trainer = GitLLMTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, data_collator=collator,
         callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config,
+        probe=_probe(config, processor, val_set, args.per_device_eval_batch_size),
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RateProgress(config.batch_size * config.grad_accum * args.world_size))
