@@ -27,7 +27,7 @@ def test_training_logs_real_and_blind_accuracy_at_each_evaluation(tmp_path: Path
     passes: list[bool] = []  # whether each blind pass got vision features (the cache) instead of pixels
     original = evaluate_module.blind_answers
     monkeypatch.setattr(evaluate_module, "blind_answers",
-                        lambda *a, **k: passes.append(a[7] is not None) or original(*a, **k))
+                        lambda *a, **k: passes.append(a[3] is not None) or original(*a, **k))
     train(tiny_config(tmp_path, eval_steps=2, eval_accuracy=3, data={"train": [str(tmp_path / "data.jsonl")],
                                                                      "val_size": 5}))
     accuracy = [r for r in _records(tmp_path / "run") if "eval_accuracy" in r]

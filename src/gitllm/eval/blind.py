@@ -8,12 +8,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import torch
 
 from gitllm.data import Sample
+from gitllm.data.pixels import PixelTransform
 from gitllm.infer.features import ImageKeys
-from gitllm.infer.generate import GenerationSettings, generate_answers, prompt_batch
+from gitllm.infer.generate import generate_answers
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 
 BLIND_SEED = 0
@@ -42,31 +44,23 @@ def derangement(keys: Sequence[str], seed: int = BLIND_SEED) -> list[int]:
 
 
 @torch.no_grad()
-def blind_answers(
-    model: GitLLMForCausalLM,
-    processor: GitLLMProcessor,
-    samples: Sequence[Sample],
-    template: str = "git-llm",
-    settings: GenerationSettings = GenerationSettings(),
-    batch_size: int = 8,
-    progress: bool = False,
-    vision_features: Sequence[torch.Tensor] | None = None,
-    seed: int = BLIND_SEED,
-) -> dict[str, list[str]]:
+def blind_answers(model: GitLLMForCausalLM, processor: GitLLMProcessor, samples: Sequence[Sample],
+                  vision_features: Sequence[torch.Tensor] | None = None, seed: int = BLIND_SEED,
+                  **generation: Any) -> dict[str, list[str]]:
     """{'blind': answers with images shuffled across rows (`derangement`), 'zeroed': answers with all-zero
-    vision features}, one per sample. With `vision_features` (one (N, Dv) per sample, e.g. from the feature
-    cache) the features themselves are shuffled and no image is encoded; else the swapped images are."""
+    vision features}, one per sample; `generation`: `generate_answers`' template, settings, batch_size,
+    progress. With `vision_features` (one (N, Dv) per sample, e.g. from the feature cache) the features
+    themselves are shuffled and no image is encoded; else the swapped images are."""
     keys = ImageKeys()
     source = derangement([keys(sample) for sample in samples], seed)
     if vision_features is None:
         swapped = [replace(sample, images=samples[j].images) for sample, j in zip(samples, source)]
-        blind = generate_answers(model, processor, swapped, template, settings, batch_size, progress)
-        pixels = prompt_batch(processor, samples[:1], template)["pixel_values"]
-        zero = torch.zeros_like(model.encode_images(pixels)[0])
+        blind = generate_answers(model, processor, swapped, **generation)
+        pixels = PixelTransform.from_processor(processor.image_processor)
+        zero = torch.zeros_like(model.encode_images(pixels(samples[0].load_image(pixels.min_side))[None])[0])
     else:
         shuffled = [vision_features[j] for j in source]
-        blind = generate_answers(model, processor, samples, template, settings, batch_size, progress, shuffled)
+        blind = generate_answers(model, processor, samples, vision_features=shuffled, **generation)
         zero = torch.zeros_like(vision_features[0])
-    zeroed = generate_answers(model, processor, samples, template, settings, batch_size, progress,
-                              [zero] * len(samples))
+    zeroed = generate_answers(model, processor, samples, vision_features=[zero] * len(samples), **generation)
     return {"blind": blind, "zeroed": zeroed}

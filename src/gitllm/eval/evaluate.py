@@ -112,8 +112,9 @@ def evaluate(
     captions = [i for i, (question, _) in enumerate(pairs) if not question]
     others: dict[str, list[str]] = {}
     if vqa and blind:
-        others = blind_answers(model, processor, [samples[i] for i in vqa], template, settings, batch_size, progress,
-                               None if features is None else [features[i] for i in vqa], blind_seed)
+        others = blind_answers(model, processor, [samples[i] for i in vqa],
+                               None if features is None else [features[i] for i in vqa], blind_seed,
+                               template=template, settings=settings, batch_size=batch_size, progress=progress)
     if vqa:
         metrics |= _vqa_metrics([pairs[i] for i in vqa], [answers[i] for i in vqa], others, type_words)
     if captions:
