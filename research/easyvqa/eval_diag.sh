@@ -8,7 +8,7 @@ G=${GITLLM:-gitllm}
 cd "$(dirname "$0")/../.."
 mkdir -p "$OUT"
 start=$(date +%s)
-$G train configs/demo/easyvqa.yaml seed=$SEED eval_steps=40 eval_accuracy=300 data.val_size=300 \
+$G train demo/easyvqa seed=$SEED eval_steps=40 eval_accuracy=300 data.val_size=300 \
   output_dir="$OUT/run" "report_to=[]" > "$OUT/train.log" 2>&1
 echo "train: $(( $(date +%s) - start )) s" | tee -a "$OUT/times.txt"
 $G plot "$OUT/run" --out "$OUT/curves.png" --smooth 5
