@@ -14,7 +14,7 @@ from gitllm.data import RowPolicy, Sample, read
 from gitllm.eval.blind import BLIND_SEED, blind_answers
 from gitllm.eval.gallery import GalleryItem, write_gallery
 from gitllm.eval.loss import validation_loss
-from gitllm.eval.metrics import caption_scores, normalize_answer
+from gitllm.eval.metrics import caption_scores, matches
 from gitllm.eval.question_types import TYPE_WORDS, accuracy_by, answer_type, question_type
 from gitllm.infer.features import ImageKeys, sample_features
 from gitllm.infer.generate import GenerationSettings, generate_answers
@@ -131,8 +131,8 @@ def _vqa_metrics(pairs: list[tuple[str, str]], answers: list[str], others: dict[
                  type_words: int) -> dict[str, Any]:
     """vqa_* metrics of the questions `pairs` answered `answers` (and, in `others`, blind / zeroed)."""
     references = [reference for _, reference in pairs]
-    scores = {"exact_match": _matches(answers, references)}
-    scores |= {f"{name}_exact_match": _matches(rows, references) for name, rows in others.items()}
+    scores = {"exact_match": matches(answers, references)}
+    scores |= {f"{name}_exact_match": matches(rows, references) for name, rows in others.items()}
     metrics: dict[str, Any] = {"vqa_count": len(pairs)}
     metrics |= {f"vqa_{name}": sum(s) / len(s) for name, s in scores.items()}
     if "blind_exact_match" in scores:
@@ -140,10 +140,6 @@ def _vqa_metrics(pairs: list[tuple[str, str]], answers: list[str], others: dict[
     metrics["vqa_by_answer_type"] = accuracy_by([answer_type(q, r) for q, r in pairs], scores)
     metrics["vqa_by_question_type"] = accuracy_by([question_type(q, type_words) for q, _ in pairs], scores)
     return metrics
-
-
-def _matches(answers: Sequence[str], references: Sequence[str]) -> list[bool]:
-    return [normalize_answer(a) == normalize_answer(r) for a, r in zip(answers, references, strict=True)]
 
 
 def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], answers: list[str],
@@ -155,9 +151,10 @@ def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], a
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     keys = ImageKeys()
     items, images = [], set()
+    right = matches(answers, [reference for _, reference in pairs])
     with (out / "answers.jsonl").open("w", encoding="utf-8") as rows:
         for i, (sample, (question, reference), answer) in enumerate(zip(samples, pairs, answers)):
-            correct = normalize_answer(answer) == normalize_answer(reference) if question else None
+            correct = right[i] if question else None
             path = image_path(sample)
             row = {"source": sample.source, "row_id": sample.row_id, "image": path, "question": question,
                    "reference": reference, "answer": answer, "correct": correct}
