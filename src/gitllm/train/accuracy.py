@@ -14,7 +14,7 @@ from gitllm.eval import evaluate
 from gitllm.infer.generate import GenerationSettings
 from gitllm.train.groups import unwrap
 
-ANSWER_TOKENS = 16  # enough for short VQA answers
+ANSWER_TOKENS = 8  # enough for short VQA answers (as the demo's evaluation)
 
 
 def log_key(answer_type: str) -> str:
