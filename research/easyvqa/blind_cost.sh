@@ -7,6 +7,9 @@ OUT=${1:?out dir}; MODEL=${2:-dinov2-small+smollm2-135m-instruct}; LIMIT=${3:-32
 G=${GITLLM:-gitllm}
 mkdir -p "$OUT"
 uptime | tee "$OUT/times.txt"
+# Warm-up: fills the feature cache, so that no timed run pays for encoding the images into it.
+$G eval --model "$MODEL" --data easyvqa:test --limit "$LIMIT" --feature-cache --no-blind --max-new-tokens 1 \
+  --batch-size 64 --out-dir "$OUT/warmup" > "$OUT/warmup.log" 2>&1
 for blind in "--no-blind" ""; do
   for cache in "--feature-cache" ""; do
     start=$(date +%s.%N)
