@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=sample_limit, default="all", metavar="N|all",
                         help="evaluate the first N samples only, or all of them (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts answered together (default: %(default)s)")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="longest answer, in tokens (default: %(default)s)")
+    parser.add_argument("--max-new-tokens", type=int, default=32,
+                        help="longest answer, in tokens (default: %(default)s)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"), help="weights")
     parser.add_argument("--autocast", choices=AUTOCAST,
                         help="compute in this dtype with float32 weights (CPU: bfloat16 gives 2.8x the answers/s "
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-blind", dest="blind", action="store_false",
                         help="skip the image-blind score (the questions answered again with the images shuffled "
                              "across questions and with zeroed image features: two more answering passes)")
-    parser.add_argument("--out-dir", default="eval", help="where metrics.json, answers.jsonl, gallery.html go (default: %(default)s)")
+    parser.add_argument("--out-dir", default="eval",
+                        help="where metrics.json, answers.jsonl, gallery.html go (default: %(default)s)")
     parser.add_argument("--feature-cache", action="store_true",
                         help="encode each distinct image once and keep its features on disk for later evaluations")
     parser.set_defaults(func=run_eval)

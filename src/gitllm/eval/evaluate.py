@@ -159,7 +159,8 @@ def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], a
             row = {"source": sample.source, "row_id": sample.row_id, "image": path, "question": question,
                    "reference": reference, "answer": answer, "correct": correct}
             if question:
-                row |= {"answer_type": answer_type(question, reference), "question_type": question_type(question, type_words)}
+                row |= {"answer_type": answer_type(question, reference),
+                        "question_type": question_type(question, type_words)}
             row |= {f"{name}_answer": by_row[i] for name, by_row in others.items() if i in by_row}
             rows.write(json.dumps(row) + "\n")
             key = path or keys(sample)

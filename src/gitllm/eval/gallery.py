@@ -26,7 +26,8 @@ table { border-collapse: collapse; font-size: 13px; } caption { text-align: left
 th, td { padding: 1px 8px; text-align: right; } th:first-child, td:first-child { text-align: left; }
 .filter { margin: 10px 0 0; font-weight: 600; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 260px), 1fr)); gap: 12px; }
-.card { background: #fff; padding: 10px; border-radius: 8px; box-shadow: 0 1px 3px #0002; border-top: 5px solid #2a9d4b; }
+.card { background: #fff; padding: 10px; border-radius: 8px; box-shadow: 0 1px 3px #0002;
+        border-top: 5px solid #2a9d4b; }
 .card.has-wrong { border-top-color: #d33; } .card.captions { border-top-color: #999; }
 .card img { display: block; margin: 0 auto 8px; width: auto; max-width: 100%; height: clamp(96px, 12vw, 160px);
             object-fit: contain; image-rendering: pixelated; }
