@@ -111,7 +111,7 @@ def _one_line_error(command: str, code: int, out: str, err: str) -> str:
     (["train", "{folder}/train.yaml", "bogus.key=1"], "unknown config key 'bogus'"),
     (["train", "{folder}/broken.yaml"], "is not valid YAML (line 2, column 1)"),
     (["train", "{folder}/train.yaml", "optim.lr=[1"], "override 'optim.lr=[1' is not valid YAML"),
-    (["eval", "--model", "{folder}", "--data", "easyvqa:test", "--limit", "0"], "--limit: must be at least 1"),
+    (["eval", "--model", "{folder}", "--data", "easyvqa:test", "--limit", "0"], "argument --limit: '0' is not a positive"),
     (["zoo", "prepare", "gpt-17"], "no zoo entry 'gpt-17'"),
 ])
 def test_user_errors_are_one_line(argv: list[str], expected: str, tiny_folder: Path,

@@ -9,7 +9,7 @@
 from gitllm.lazy import lazy_getattr
 
 _LAZY = {
-    **dict.fromkeys(("GenerationSettings", "ask", "generate_answers", "stream_answer"), "gitllm.play.generate"),
+    **dict.fromkeys(("GenerationSettings", "ask", "generate_answers", "stream_answer"), "gitllm.infer.generate"),
     "load_model": "gitllm.play.loader",
     **dict.fromkeys(("VisualWords", "visual_words"), "gitllm.play.visual_words"),
 }

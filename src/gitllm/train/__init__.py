@@ -11,7 +11,7 @@ _LAZY = {
     **dict.fromkeys(("DataSpec", "LoraSpec", "ModelSpec", "OptimSpec", "TrainConfig", "load_config"),
                     "gitllm.train.config"),
     **dict.fromkeys(("TrainResult", "close_distributed", "train"), "gitllm.train.engine"),
-    **dict.fromkeys(("FeatureCache", "ImageKeys", "encoder_identity"), "gitllm.train.features"),
+    **dict.fromkeys(("FeatureCache", "ImageKeys", "encoder_identity"), "gitllm.infer.features"),
     **dict.fromkeys(("GROUPS", "apply_groups", "parameter_table"), "gitllm.train.groups"),
     "merge_run": "gitllm.train.merge",
 }
