@@ -31,14 +31,29 @@ def reader_options(spec: DataSpec, split: str | None) -> dict[str, Any]:
 
 
 def read_samples(spec: DataSpec, sources: Sequence[str], limit: int | None, split: str | None) -> list[Sample]:
-    """Up to `limit` samples from `sources` in order (bad rows raise unless `skip_bad`)."""
+    """Up to `limit` samples from `sources` in order (bad rows raise unless `skip_bad`); none is a ValueError."""
     policy = RowPolicy(skip_bad=spec.skip_bad)
     out: list[Sample] = []
     for source in sources:
         left = None if limit is None else limit - len(out)
         out += islice(read(source, spec.format, policy, **reader_options(spec, split)), left)
     policy.report()
+    if not out:
+        raise ValueError(f"no usable rows in {list(sources)} (all {policy.n_rejected} rejected); "
+                         "run `gitllm data check` on them")
     return out
+
+
+def usable_samples(samples: Sequence[Sample], encoder: Encoder, policy: RowPolicy) -> list[Sample]:
+    """The samples whose text fits `encoder.max_length` and whose image decodes; the others raise or, with
+    `policy.skip_bad`, are counted. Each image is decoded once here (training decodes it again)."""
+
+    def check(sample: Sample) -> Sample:
+        encoder.text(sample)
+        sample.load_image(encoder.pixels.min_side)
+        return sample
+
+    return [s for s in samples if policy.guard(check, s) is not None]
 
 
 def _train_samples(spec: DataSpec, limit: int | None, seed: int) -> list[Sample]:
@@ -49,9 +64,24 @@ def _train_samples(spec: DataSpec, limit: int | None, seed: int) -> list[Sample]
     return samples[:limit]
 
 
-def split_samples(spec: DataSpec, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+def split_samples(spec: DataSpec, seed: int = 0, encoder: Encoder | None = None) -> tuple[list[Sample], list[Sample]]:
     """(train, val): `val` sources when given, else the last `val_size` train samples held out.
-    With `streaming`, train is empty (the caller streams it) and val must come from `val` sources."""
+    With `streaming`, train is empty (the caller streams it) and val must come from `val` sources.
+    With `spec.skip_bad` and an `encoder`, rows too long or whose image fails to decode are dropped and
+    counted up front (`usable_samples`), so none stops the feature-cache fill or the run partway."""
+    train, val = _split(spec, seed)
+    if not (spec.skip_bad and encoder is not None):
+        return train, val
+    policy = RowPolicy(skip_bad=True)
+    train, val = usable_samples(train, encoder, policy), usable_samples(val, encoder, policy)
+    policy.report()
+    for name, kept in (("training", train or spec.streaming), ("validation", val)):
+        if not kept:
+            raise ValueError(f"no usable {name} rows left after skipping bad ones\n{policy.summary()}")
+    return train, val
+
+
+def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
     if spec.val:
         train = [] if spec.streaming else _train_samples(spec, spec.max_train_samples, seed)
         return train, read_samples(spec, spec.val, spec.max_val_samples, spec.val_split)

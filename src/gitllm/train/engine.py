@@ -154,7 +154,7 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     """(train, val, collator): cached vision features when the tower is frozen (and the cache is on)."""
     spec = config.data
     encoder = Encoder(processor.tokenizer, processor.image_processor, spec.template, spec.label_mode, spec.max_length)
-    train_samples, val_samples = split_samples(spec, config.seed)
+    train_samples, val_samples = split_samples(spec, config.seed, encoder)
     collator = Collator.for_tokenizer(processor.tokenizer)
     if spec.streaming:
         policy = RowPolicy(skip_bad=spec.skip_bad)
