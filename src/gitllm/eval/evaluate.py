@@ -27,7 +27,9 @@ def question_and_reference(sample: Sample) -> tuple[str, str]:
 def load_samples(data: str, format: str | None = None, limit: int | None = None,
                  **read_options: Any) -> tuple[list[Sample], RowPolicy]:
     """Up to `limit` samples with an answer to compare against, images decoded once; bad rows (unreadable
-    images included) are skipped and counted in the returned policy."""
+    images included) are skipped and counted in the returned policy. A `limit` below 1 is a ValueError."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a number of samples >= 1, got {limit}")
     policy = RowPolicy(skip_bad=True)
     answered = (s for s in read(data, format, policy, **read_options) if s.conversation[-1].role == "assistant")
     decoded = (policy.guard(lambda s: replace(s, images=[s.load_image()]), s) for s in answered)

@@ -218,7 +218,7 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     if config.merge and args.should_save:
         from gitllm.train.merge import merge_run
 
-        merge_run(out, out / "merged")
+        merge_run(out, out / "merged", overwrite=True)
     by_group = trainable_by_group(trainer.model, config.groups)
     return TrainResult(out, output.global_step, output.training_loss, metrics.get("eval_loss"),
                        time.perf_counter() - started, {g: sum(p.numel() for _, p in v) for g, v in by_group.items()})
