@@ -83,7 +83,8 @@ def generate_tokens(
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
     `vision_features` (one (N, Dv) per sample, e.g. `gitllm.train.features.sample_features`) replace pixels."""
-    assert batch_size >= 1, batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
         for start in range(0, len(samples), batch_size):
