@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import io
 import json
 import os
@@ -429,6 +430,58 @@ def test_api_body(kind: str) -> None:
     assert caught.value.status == status and message in caught.value.message, caught.value.message
 
 
+# ---------------------------------------------------------------- Python API arguments (no model needed)
+
+
+def encoder(**options: Any) -> Any:
+    from gitllm.data import Encoder
+    from test_data_fixtures import clip_processor, tokenizer
+
+    return Encoder(tokenizer("gpt2"), clip_processor(), **options)
+
+
+def play_ask(**options: Any) -> Any:
+    from gitllm.play import ask
+
+    return ask(None, None, **{"images": [photo()], "questions": ["w1"]} | options)  # type: ignore[arg-type]
+
+
+def sample(**fields: Any) -> Any:
+    from gitllm.data import Sample
+
+    return Sample(**{"source": "api", "row_id": "0", "images": [photo()], "inputs": "q", "outputs": "a"} | fields)
+
+
+def function(module: str, name: str) -> Callable[..., Any]:
+    return getattr(importlib.import_module(module), name)
+
+
+PYTHON_API: dict[str, tuple[Callable[[Path], Any], str]] = {  # kind -> (call, message part of its ValueError)
+    "encoder-unknown-template": (lambda _: encoder(template="alpaca"), "unknown template 'alpaca'"),
+    "encoder-unknown-label-mode": (lambda _: encoder(label_mode="some"), "label_mode must be"),
+    "ask-more-questions-than-images": (lambda _: play_ask(questions=["w1", "w2"]), "1 images but 2 questions"),
+    "ask-batch-size-zero": (lambda _: play_ask(batch_size=0), "batch size must be >= 1"),
+    "ask-empty-question": (lambda _: play_ask(questions=["  "]), "the question is empty"),
+    "ask-bad-generation-setting": (lambda _: play_ask(max_new_tokens=0), "max_new_tokens must be"),
+    "sample-text-not-a-string": (lambda _: sample(inputs=5), "inputs is int, not text"),
+    "sample-without-images": (lambda _: sample(images=[]), "no image"),
+    "sample-image-of-unknown-type": (lambda _: sample(images=[3.5]), "image 1 is float"),
+    "eval-limit-zero": (lambda _: function("gitllm.eval.evaluate", "load_samples")("easyvqa:test", limit=0),
+                        "limit must be"),
+    "group-by-length-batch-zero": (lambda _: list(function("gitllm.data.sampler", "group_by_length")([1], int, 0)),
+                                   "batch_size and window_batches must be >= 1"),
+    "load-run-from-a-plain-folder": (lambda root: function("gitllm.train.merge", "load_run")(root),
+                                     "is not a gitllm run folder"),
+}
+
+
+@pytest.mark.parametrize("kind", list(PYTHON_API))
+def test_python_api(tmp_path: Path, kind: str) -> None:
+    call, message = PYTHON_API[kind]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(tmp_path)
+
+
 # ---------------------------------------------------------------- CLI arguments
 
 
@@ -661,7 +714,7 @@ def test_fault_sigkill_during_feature_cache_fill_then_rerun(tmp_path: Path) -> N
 def kinds() -> list[str]:
     """Every kind the suite covers: this module's table entries and every `test_fault_*` test under tests/."""
     tables = {"data": DATA_FILES, "image": IMAGES, "config": CONFIGS, "config-file": CONFIG_FILES,
-              "api": API_BODIES, "cli": CLI_REFUSALS}
+              "api": API_BODIES, "python-api": PYTHON_API, "cli": CLI_REFUSALS}
     found = [f"{table}:{kind}" for table, cases in tables.items() for kind in cases]
     for path in sorted(TESTS.glob("test_*.py")):
         found += [f"fault:{name}" for name in re.findall(r"^def (test_fault_\w+)", path.read_text(), re.M)]
