@@ -625,6 +625,15 @@ def test_fault_training_skip_bad_drops_undecodable_and_too_long_rows(tmp_path: P
             train(config | {"feature_cache": cache, "max_steps": 2, "output_dir": str(tmp_path / "strict")})
 
 
+def test_fault_training_missing_image_names_its_row(tmp_path: Path) -> None:
+    """Without skip_bad, a missing image stops the feature-cache fill with the row named (not an OSError)."""
+    from gitllm.train import train
+
+    config = train_table(tmp_path, {2: {"image": "gone.png"}})
+    with pytest.raises(BadRowError, match=r"data.jsonl row 3: image_not_found: no such file: .*gone.png"):
+        train(config)
+
+
 def test_fault_training_with_only_bad_rows_is_a_clear_error(tmp_path: Path) -> None:
     from gitllm.train import train
 
