@@ -17,7 +17,7 @@ ImageSource = bytes | str | os.PathLike | Image.Image
 
 MAX_PIXELS = 89_478_485  # PIL's own bomb-warning threshold (about 0.25 GiB as RGB)
 MAX_SIDE = 4096          # larger images are downscaled right after decoding
-MAX_ASPECT = 100         # longest side / shortest side; beyond it resizing leaves nothing (or 0 px) of one side
+MAX_ASPECT = 100         # longest / shortest side; beyond it resizing by the short side blows up, a crop keeps ~nothing
 _WHITE = (255, 255, 255, 255)
 _EXIF_ORIENTATION = 0x0112
 

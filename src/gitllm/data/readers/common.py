@@ -112,4 +112,3 @@ def get(row: dict[str, Any], names: tuple[str, ...], kind: type | tuple[type, ..
     if default is not _REQUIRED:
         return default
     raise BadRowError(source, row_id, "missing_field", f"no field {' / '.join(map(repr, names))}")
-

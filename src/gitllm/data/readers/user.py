@@ -29,7 +29,8 @@ def row_to_sample(row: dict[str, Any], source: str, row_id: str, folder: Path, c
     image = get(row, _IMAGE, str, source, row_id)
     answer = get(row, _ANSWER, str, source, row_id)
     question = get(row, _QUESTION, str, source, row_id, default="")
-    instruction = get(row, ("instruction",), str, source, row_id, default="") or ("" if question else caption_instruction)
+    instruction = get(row, ("instruction",), str, source, row_id, default="")
+    instruction = instruction or ("" if question else caption_instruction)
     task = get(row, ("task",), str, source, row_id, default="") or "user"
     return Sample(source, row_id, [folder / image], instruction, question, answer, task=task)
 
