@@ -92,6 +92,17 @@ class OptimSpec:
 
 
 @dataclass
+class VisualWordSpec:
+    """The visual-word objective (`gitllm.train.objectives`): `weight` x a cross-entropy that pulls each row's
+    projected image tokens towards the word embedding of its answer's first token; 0 turns it off. Answers in
+    `skip_answers` say nothing about the image's content and are not used."""
+
+    weight: float = 0.0
+    temperature: float = 0.1
+    skip_answers: list[str] = field(default_factory=lambda: ["yes", "no"])
+
+
+@dataclass
 class TrainConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
@@ -99,6 +110,7 @@ class TrainConfig:
     lora: LoraSpec = field(default_factory=LoraSpec)
     vit_lora: LoraSpec = field(default_factory=LoraSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
+    visual_words: VisualWordSpec = field(default_factory=VisualWordSpec)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     batch_size: int = 8  # per device
     grad_accum: int = 1
@@ -281,6 +293,9 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"config key 'optim.group_lr.{group}' must be > 0, got {lr!r}")
     if not config.data.val and config.data.val_size < 1:
         raise ValueError("config key 'data.val_size' must be >= 1 when no data.val sources are given")
+    if config.visual_words.weight > 0 and "proj" not in config.groups:
+        raise ValueError("config key 'visual_words.weight': the visual-word loss trains the projection; "
+                         f"add 'proj' to groups ({config.groups}) or set the weight to 0")
     for integration, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
         if integration in config.report_to and importlib.util.find_spec(module) is None:
             raise ValueError(f"config key 'report_to': {integration!r} needs the {module} package "
@@ -307,6 +322,8 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("optim.warmup_ratio", lambda v: 0 <= v < 1, "in [0, 1) (a fraction of the training steps)"),
     ("lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("vit_lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("visual_words.weight", _at_least(0), ">= 0 (0 turns it off)"),
+    ("visual_words.temperature", lambda v: v > 0, "> 0"),
 )
 
 

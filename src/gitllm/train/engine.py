@@ -22,6 +22,7 @@ from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load
 from gitllm.train.data import cached_dataset, reader_options, split_samples
 from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
+from gitllm.train.objectives import VisualWordObjective
 from gitllm.train.state import load_trainable, save_trainable
 
 METRICS_FILE = "metrics.jsonl"
@@ -39,17 +40,43 @@ class TrainResult:
 
 
 class GitLLMTrainer(Trainer):
-    """The HF Trainer with per-group learning rates and trainable-only checkpoints."""
+    """The HF Trainer with per-group learning rates, trainable-only checkpoints and the visual-word objective
+    (`config.visual_words`: added to the loss that trains; the logged `loss` stays the language-model loss, and
+    the objective is logged as `visual_word_loss`)."""
 
-    def __init__(self, *args: Any, run: TrainConfig, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, run: TrainConfig, visual_words: VisualWordObjective | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.run = run
         # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
         self.model_accepts_loss_kwargs = False
+        self.visual_words = visual_words
+        self._lm_share = 1.0
+        self._word_losses: list[float] = []
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`)."""
-        return super().compute_loss(model, {**inputs, "loss_only": True}, *args, **kwargs)
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, **kwargs: Any) -> Any:
+        """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`), plus
+        the visual-word loss on training steps."""
+        result = super().compute_loss(model, {**inputs, "loss_only": True}, return_outputs, **kwargs)
+        words = self.visual_words.loss(inputs["labels"]) if self.visual_words is not None else None
+        if words is None:
+            self._lm_share = 1.0
+            return result
+        loss, outputs = result if return_outputs else (result, None)
+        total = loss + self.run.visual_words.weight * words
+        self._lm_share = float(loss.detach() / total.detach())
+        self._word_losses.append(float(words.detach()))
+        return (total, outputs) if return_outputs else total
+
+    def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Backward on the whole loss; the language-model part is what the Trainer logs as `loss`."""
+        return super().training_step(*args, **kwargs) * self._lm_share
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._word_losses:
+            logs["visual_word_loss"] = sum(self._word_losses) / len(self._word_losses)
+            self._word_losses.clear()
+        super().log(logs, *args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -205,9 +232,12 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
         print(f"gitllm train: {size} train / {len(val_set)} val samples -> {out}\n"
               f"{parameter_table(model, config.groups)}\ntrainable modules: {', '.join(trained)}\n"
               f"frozen modules: {', '.join(frozen)}", flush=True)
+    spec = config.visual_words
+    words = (VisualWordObjective(unwrap(model), processor.tokenizer, spec.temperature, spec.skip_answers)
+             if spec.weight > 0 else None)
     trainer = GitLLMTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, data_collator=collator,
-        callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config,
+        callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config, visual_words=words,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RateProgress(config.batch_size * config.grad_accum * args.world_size))
