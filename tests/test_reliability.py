@@ -443,7 +443,8 @@ def encoder(**options: Any) -> Any:
 def play_ask(**options: Any) -> Any:
     from gitllm.play import ask
 
-    return ask(None, None, **{"images": [photo()], "questions": ["w1"]} | options)  # type: ignore[arg-type]
+    defaults = {"images": [photo()], "questions": ["w1"], "template": "git-llm", "instruction": ""}
+    return ask(None, None, **defaults | options)  # type: ignore[arg-type]
 
 
 def sample(**fields: Any) -> Any:
@@ -592,7 +593,8 @@ def test_fault_chat_extreme_aspect_image_keeps_the_session(tmp_path: Path, tiny_
     (tmp_path / "wide.png").write_bytes(png(Image.new("RGB", (8192, 1))))
     out = io.StringIO()
     commands = iter([f"/image {tmp_path / 'wide.png'}", "/reset", "/quit"])
-    run_chat(ChatSession(None, None), read=lambda _: next(commands), out=out)  # type: ignore[arg-type]
+    session = ChatSession(None, None, "git-llm", "")  # type: ignore[arg-type]
+    run_chat(session, read=lambda _: next(commands), out=out)
     assert "bad_aspect_ratio" in out.getvalue() and "history cleared" in out.getvalue()
 
 

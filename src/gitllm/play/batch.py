@@ -59,7 +59,7 @@ def read_questions(source: str | Path, question: str | None = None, instruction:
 
 
 def answer_all(model: GitLLMForCausalLM, processor: GitLLMProcessor, rows: list[Row], out: TextIO,
-               template: str = "git-llm", settings: GenerationSettings = GenerationSettings(),
+               template: str | None = None, settings: GenerationSettings = GenerationSettings(),
                batch_size: int = 8, policy: RowPolicy | None = None, answer_key: str = ANSWER_KEY) -> int:
     """Write one JSON line per row (its fields + `answer_key`) in input order, batch by batch; returns the
     count written. A row whose image does not load raises BadRowError or, with `policy.skip_bad`, is counted
