@@ -117,6 +117,8 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     eval_steps: int = 0  # > 0: also before training and every eval_steps; 0: at the end only
+    eval_accuracy: int = 0  # > 0: at each evaluation also answer this many val questions, log their exact match
+    eval_blind: bool = True  # with eval_accuracy: also the image-blind accuracy (images shuffled, features zeroed)
     save_steps: int = 0  # 0: save at the end only
     save_total_limit: int | None = 2
     logging_steps: int = 10
@@ -317,6 +319,7 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "eval_batch_size", "data.max_length", "data.max_train_samples", "data.max_val_samples", "model.image_size")),
     *((key, _at_least(0), ">= 0") for key in (
         "eval_steps", "save_steps", "num_workers", "data.val_size", "optim.weight_decay", "optim.max_grad_norm")),
+    ("eval_accuracy", _at_least(0), ">= 0 (0: no answer accuracy at evaluations)"),
     ("max_steps", lambda v: v >= 1 or v == -1, ">= 1, or -1 to train for `epochs`"),
     ("optim.lr", lambda v: v > 0, "> 0"),
     ("optim.warmup_ratio", lambda v: 0 <= v < 1, "in [0, 1) (a fraction of the training steps)"),

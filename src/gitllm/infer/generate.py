@@ -83,7 +83,7 @@ def generate_tokens(
     vision_features: Sequence[torch.Tensor] | None = None,
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
-    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.train.features.sample_features`) replace pixels."""
+    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.infer.features.sample_features`) replace pixels."""
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     rows: list[list[int]] = []
