@@ -89,7 +89,9 @@ def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
     if spec.streaming:
         raise ValueError("config key 'data.val': streaming needs separate val sources")
     if spec.val_by == "image":
-        train, val = hold_out_images(read_samples(spec, spec.train, None, spec.split), spec.val_size)
+        policy = RowPolicy(skip_bad=spec.skip_bad)
+        train, val = hold_out_images(read_samples(spec, spec.train, None, spec.split), spec.val_size, policy)
+        policy.report()
         if spec.shuffle:
             random.Random(seed).shuffle(train)
         return train[: spec.max_train_samples], val[: spec.max_val_samples]
@@ -101,22 +103,27 @@ def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
     return samples[: len(samples) - spec.val_size], val
 
 
-def hold_out_images(samples: Sequence[Sample], val_size: int) -> tuple[list[Sample], list[Sample]]:
+def hold_out_images(samples: Sequence[Sample], val_size: int,
+                    policy: RowPolicy | None = None) -> tuple[list[Sample], list[Sample]]:
     """(train, val) with every sample of an image on one side: whole images, taken in the order of their
-    content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows."""
-    keys = ImageKeys()
+    content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows.
+    A row whose image cannot be read raises, or with `policy.skip_bad` is left out and counted."""
+    keys, policy = ImageKeys(), policy or RowPolicy()
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, sample in enumerate(samples):
-        by_image[keys(sample)].append(i)
+        key = policy.guard(keys, sample)
+        if key is not None:
+            by_image[key].append(i)
     held: set[int] = set()
     for key in sorted(by_image):
         if len(held) >= val_size:
             break
         held.update(by_image[key])
-    if len(held) >= len(samples):
+    kept = {i for rows in by_image.values() for i in rows}
+    if len(held) >= len(kept):
         raise ValueError(f"config key 'data.val_size': {val_size} rows held out by image leave no training rows "
-                         f"({len(samples)} rows of {len(by_image)} images)")
-    return [s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held]
+                         f"({len(kept)} rows of {len(by_image)} images)")
+    return [samples[i] for i in sorted(kept - held)], [samples[i] for i in sorted(held)]
 
 
 def balance_answers(samples: Sequence[Sample], seed: int) -> list[Sample]:
