@@ -32,7 +32,7 @@ def _ignore(*args: Any) -> None:
 class Row:
     """One prompt in the batch. prompt: `Encoder.prompt` output (input_ids (T,), pixel_values (3, H, W));
     tokens: the ids generated so far (EOS excluded); finish: None while running, then 'stop' (EOS),
-    'length' (max_new_tokens or the LLM's last position) or 'cancelled'; on_token / on_finish: called
+    'length' (max_new_tokens or the LLM's last position), 'cancelled' or 'error' (then `error`); on_token / on_finish: called
     from the decoding thread as that happens; cancel: set from any thread to stop at the next step."""
 
     prompt: dict[str, torch.Tensor]
@@ -43,6 +43,7 @@ class Row:
     generator: torch.Generator | None = None
     tokens: list[int] = field(default_factory=list)
     finish: str | None = None
+    error: BaseException | None = None
     length: int = 0  # positions of this row in the cache
 
 
@@ -107,9 +108,7 @@ class DecodeBatch:
         limit = self.model.lm_adapter.max_positions
         for sequence, token in zip(self.rows, tokens):
             sequence.length += 1
-            if sequence.cancel.is_set():
-                sequence.finish = "cancelled"
-            elif token in self.eos:
+            if token in self.eos:
                 sequence.finish = "stop"
             else:
                 sequence.tokens.append(token)
@@ -119,7 +118,8 @@ class DecodeBatch:
                     sequence.finish = "length"
         self._leave([row for row, sequence in enumerate(self.rows) if sequence.finish])
 
-    def cancel_waiting(self) -> None:
+    @torch.inference_mode()
+    def drop_cancelled(self) -> None:
         """Drop rows whose `cancel` is set without decoding them again."""
         for sequence in self.rows:
             if sequence.cancel.is_set():

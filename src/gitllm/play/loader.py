@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
-from gitllm.train.config import CONFIG_FILE_NAME, load_config
+from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, load_config
 
 PARTS_SEPARATOR = "+"
 MERGED_DIR = "merged"  # where `gitllm train --merge` saves a plain model inside a run folder
@@ -65,12 +65,27 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
 
 def prompt_defaults(source: str | Path) -> tuple[str, str]:
     """(template, instruction) a model was trained with, read from its run's config; else ('git-llm', '')."""
+    config = _run_config(source)
+    return (config.data.template, config.data.instruction) if config else ("git-llm", "")
+
+
+def served_name(source: str | Path) -> str:
+    """The name a served model goes by: `VISION+LLM` of its training run (or of the halves given), else its
+    folder's name."""
+    config, folder = _run_config(source), Path(source)
+    if config is not None:
+        spec = config.model
+        return Path(spec.init_from).name if spec.init_from else f"{spec.vision}{PARTS_SEPARATOR}{spec.llm}"
+    return folder.name if folder.is_dir() else str(source)
+
+
+def _run_config(source: str | Path) -> TrainConfig | None:
+    """The training config of a run folder, or of the run a checkpoint folder belongs to; else None."""
     folder = Path(source)
     for config_file in (folder / CONFIG_FILE_NAME, folder.parent / CONFIG_FILE_NAME):
         if folder.is_dir() and config_file.is_file():
-            data = load_config(config_file).data
-            return data.template, data.instruction
-    return "git-llm", ""
+            return load_config(config_file)
+    return None
 
 
 def _load_run(run_dir: Path, checkpoint: str | None, dtype: torch.dtype) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:
