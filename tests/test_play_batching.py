@@ -69,7 +69,8 @@ def test_cancelled_rows_leave_and_the_cache_is_trimmed() -> None:
     model, processor = tiny_model(), tiny_processor()
     encoder = Encoder(processor.tokenizer, processor.image_processor)
     batch = DecodeBatch(model, processor.tokenizer, max_rows=4)
-    long_row = Row(encoder.prompt(question_sample(image(0), QUESTIONS[5] + " w40 w41 w42")),
+    long_question = " ".join(f"w{i}" for i in range(10, 50))  # longer than the image + short prompt
+    long_row = Row(encoder.prompt(question_sample(image(0), long_question)),
                    GenerationSettings(max_new_tokens=40))
     short = Row(encoder.prompt(question_sample(image(1), "w1")), GenerationSettings(max_new_tokens=40))
     finished: list[str] = []
@@ -79,7 +80,7 @@ def test_cancelled_rows_leave_and_the_cache_is_trimmed() -> None:
     long_row.cancel.set()
     batch.drop_cancelled()
     assert finished == ["cancelled"] and batch.rows == [short]
-    assert batch.cache.length == short.length, "the prefix only the long row owned is trimmed off"
+    assert batch.cache.length == short.length, "the prefix only the long row owned (over half) is trimmed off"
     batch.step()
     assert batch.cache.rows == 1 and len(short.tokens) == 2
 

@@ -42,12 +42,16 @@ def load_image(
     EXIF orientation is applied; RGBA/LA/P are composited on white; CMYK, I;16, I, F, L and 1 become RGB.
     `min_side`: the consumer needs at least this many pixels on the shortest side, so JPEGs may be decoded
     at 1/2, 1/4 or 1/8 scale (PIL draft mode) while keeping it. Images over `max_pixels` raise
-    ImageError('image_too_large') before decoding; a longest side over `max_side` is downscaled.
+    ImageError('image_too_large') before decoding; a longest side over `max_side` is downscaled; an aspect
+    ratio over `max_side`:1 raises ImageError('image_too_thin').
     """
     image = source if isinstance(source, Image.Image) else _decode(source, min_side, max_pixels)
     if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
         image = ImageOps.exif_transpose(image)
     image = to_rgb(image)
+    if max(image.size) > max_side * min(image.size):  # it would shrink to 0 pixels on its short side
+        raise ImageError("image_too_thin", f"a {image.width}x{image.height} image is too thin to use "
+                                           f"(aspect ratio over {max_side}:1)")
     if max(image.size) > max_side:
         image = ImageOps.contain(image, (max_side, max_side), Image.Resampling.BICUBIC)
     # Contract: callers always get a fully decoded RGB image.

@@ -21,6 +21,7 @@ REASONS: tuple[str, ...] = (
     "not_an_image",      # bytes that no image decoder recognises
     "truncated_image",   # image data ends early or is corrupt
     "image_too_large",   # over the decompression-bomb pixel limit
+    "image_too_thin",    # an aspect ratio so extreme that the short side would shrink to 0 pixels
     "image_not_found",   # the referenced image file does not exist
     "too_long",          # the encoded text exceeds max_length (an answer is never cut)
 )

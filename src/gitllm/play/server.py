@@ -163,14 +163,20 @@ async def _events(row: Row, queue: asyncio.Queue,
                   disconnected: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[int | str]:
     """Token ids, then the finish reason (a str); the row is cancelled when this ends early (also when the
     consumer is cancelled) or `disconnected()` turns true."""
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
     try:
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), DISCONNECT_POLL_S)
             except TimeoutError:
-                if disconnected is not None and await disconnected():
+                item = None
+            if disconnected is not None and loop.time() - checked >= DISCONNECT_POLL_S:
+                checked = loop.time()
+                if await disconnected():
                     log.info("client went away: generation stopped")
                     return
+            if item is None:
                 continue
             yield item
             if isinstance(item, str):
@@ -221,7 +227,8 @@ def make_app(playground: Playground) -> FastAPI:
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
         if err.status_code == 404:
             return error(ApiError(404, f"no route {request.method} {request.url.path}", "not_found"))
-        return error(ApiError(err.status_code, str(err.detail), "http_error"))
+        prefix = "invalid request: " if err.status_code == 400 else ""
+        return error(ApiError(err.status_code, f"{prefix}{err.detail}", "http_error"))
 
     @app.exception_handler(Busy)
     async def busy(request: Request, err: Busy) -> JSONResponse:
