@@ -128,7 +128,12 @@ def run_serve(args: argparse.Namespace) -> int:
     import os
 
     from gitllm.play.loader import served_name
-    from gitllm.play.server import API_KEY_ENV, Limits, Playground, make_server
+
+    try:
+        from gitllm.play.server import API_KEY_ENV, Limits, Playground, make_server
+    except ImportError as err:
+        print(f"error: gitllm serve needs FastAPI and uvicorn ({err}): pip install 'gitllm[play]'", file=sys.stderr)
+        return 2
 
     try:  # options are checked before the model loads
         limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting, args.max_batch,
