@@ -225,3 +225,13 @@ def _status(request) -> int:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def test_openapi_docs_describe_the_chat_endpoint(serve) -> None:
+    url = serve()
+    assert _status(_request(url + "/docs", None, {})) == 200
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/openapi.json", timeout=10) as response:
+        schema = json.loads(response.read())
+    assert "/v1/chat/completions" in schema["paths"] and "ChatCompletionRequest" in schema["components"]["schemas"]
