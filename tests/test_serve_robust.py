@@ -84,10 +84,18 @@ def test_slow_client_does_not_stop_others_and_is_dropped_after_the_timeout(serve
                  b"Content-Length: %d\r\n\r\n" % len(body))  # headers, and the body never comes
     half = connect(url)
     half.sendall(b"POST /v1/chat/comp")  # half a request line
+    kept = connect(url)  # one whole request on a kept-open connection, then half of the next one
+    kept.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = b""
+    while not response.endswith(b"}"):  # the whole JSON answer
+        response += kept.recv(4096)
+    assert response.startswith(b"HTTP/1.1 200")
+    kept.sendall(b"GET /hea")
     start = time.monotonic()
     assert answer(url, good_body())  # others are served meanwhile
     assert b" 408 " in closed_by_server(slow, 5 * TIMEOUT_S)
     assert closed_by_server(half, 5 * TIMEOUT_S) == b""
+    assert closed_by_server(kept, 5 * TIMEOUT_S) == b""
     assert time.monotonic() - start < 5 * TIMEOUT_S
 
 

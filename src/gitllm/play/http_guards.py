@@ -89,13 +89,22 @@ def _mb(size: int) -> str:
 
 
 class HeadDeadline(H11Protocol):
-    """uvicorn's h11 protocol, plus: a connection that has not sent a whole request head `timeout_keep_alive`
-    seconds after it opened is closed (uvicorn itself times out only idle connections after a response)."""
+    """uvicorn's h11 protocol, plus: a connection that has not sent a whole new request head
+    `timeout_keep_alive` seconds after it opened, or after its last response, is closed (uvicorn itself only
+    closes connections that send nothing at all after a response)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.loop.call_later(self.timeout_keep_alive, self._drop_if_headless)
+        self._arm()
 
-    def _drop_if_headless(self) -> None:
-        if self.cycle is None and not self.transport.is_closing():
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def _arm(self) -> None:
+        cycle = self.cycle
+        self.loop.call_later(self.timeout_keep_alive, self._drop_if_no_new_request, cycle)
+
+    def _drop_if_no_new_request(self, cycle: object) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():
             self.transport.close()
