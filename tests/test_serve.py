@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from gitllm.play import load_model
-from gitllm.play.batching import DecodeBatch
+from gitllm.play.decode_batch import DecodeBatch
 from gitllm.play.server import Limits, Playground
 from test_play_helpers import image, one_torch_thread, png_bytes, running_server, save_tiny  # noqa: F401 (fixture)
 

@@ -21,7 +21,7 @@ from transformers.generation.streamers import BaseStreamer
 from gitllm.data import Collator
 
 from gitllm.model import GitLLMForCausalLM
-from gitllm.play.batching import DecodeBatch, Row
+from gitllm.play.decode_batch import DecodeBatch, Row
 from gitllm.play.generate import Cancelled, generate_batch
 from gitllm.play.slot_cache import SlotCache
 

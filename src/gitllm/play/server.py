@@ -41,7 +41,7 @@ from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.model.vision import num_image_tokens
 from gitllm.play.api import (ApiError, ChatCompletionRequest, ChatRequest, VisualWordsRequest, chunk_body,
                              completion_body, decode_image, new_completion_id, to_chat_request, usage_body)
-from gitllm.play.batching import Row
+from gitllm.play.decode_batch import Row
 from gitllm.play.engine import Busy, Engine
 from gitllm.play.http_guards import BodyLimits, HeadDeadline
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gitllm.data import Encoder
-from gitllm.play.batching import DecodeBatch, Row
+from gitllm.play.decode_batch import DecodeBatch, Row
 from gitllm.play.generate import GenerationSettings, generate_batch, prompt_batch, question_sample
 from gitllm.play.slot_cache import SlotCache
 from test_play_helpers import image, one_torch_thread  # noqa: F401 (fixture)
