@@ -18,7 +18,7 @@ QUESTIONS = ["w1 w2", "w3 w4 w5 w6 w7", "w9", "w10 w11 w12", "w20 w21", "w30 w31
 def run_staggered(batch: DecodeBatch, rows: list[Row], per_step: int = 2) -> None:
     """Admit `per_step` rows whenever there is room, stepping in between, until every row has finished."""
     pending = list(rows)
-    while pending or batch.rows:
+    while pending or batch.members:
         count = min(batch.free, per_step, len(pending))
         if count:
             batch.admit(pending[:count])
@@ -39,6 +39,25 @@ def test_greedy_rows_joining_and_leaving_equal_model_generate_alone(llm, attn) -
     run_staggered(DecodeBatch(model, processor.tokenizer, max_rows=4), rows)
     assert [row.tokens for row in rows] == alone
     assert all(row.finish == "length" for row in rows)
+
+
+def test_long_prompts_prefilled_in_chunks_between_decode_steps_give_the_same_answers() -> None:
+    """Prefill 3 text positions per step (after the whole image block) while other rows decode."""
+    model, processor = tiny_model(), tiny_processor()
+    encoder = Encoder(processor.tokenizer, processor.image_processor)
+    questions = [" ".join(f"w{(7 * i + j) % 90 + 4}" for j in range(5 + 6 * i)) for i in range(6)]
+    samples = [question_sample(image(i), q) for i, q in enumerate(questions)]
+    settings = GenerationSettings(max_new_tokens=5)
+    alone = [generate_batch(model, processor.tokenizer, prompt_batch(processor, [s], "git-llm"), settings)[0]
+             for s in samples]
+    batch = DecodeBatch(model, processor.tokenizer, max_rows=3, prefill_chunk=3)
+    rows = [Row(encoder.prompt(s), settings) for s in samples]
+    batch.admit(rows[:1])
+    batch.step()
+    assert batch.prefilling and not batch.rows, "the first chunk holds the image block, not the whole prompt"
+    run_staggered(batch, rows[1:], per_step=1)
+    run_staggered(batch, rows[:0])
+    assert [row.tokens for row in rows] == alone
 
 
 def test_eos_ends_a_row_and_sampling_rows_mix_with_greedy_ones() -> None:

@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-batch", type=int, default=8, help="requests decoded together (continuous batching)")
     serve.add_argument("--max-prompt-tokens", type=int, default=2048,
                        help="longest prompt (image + text tokens) one request may send")
+    serve.add_argument("--prefill-chunk", type=int, default=512,
+                       help="prompt tokens prefilled between two decode steps (long prompts take turns)")
     serve.add_argument("--timeout", type=float, default=10.0,
                        help="seconds a client has to send its request, and idle connections stay open")
     serve.add_argument("--api-key", default=None,
@@ -137,7 +139,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:  # options are checked before the model loads
         limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting, args.max_batch,
-                        args.max_prompt_tokens, args.timeout, args.api_key or os.environ.get(API_KEY_ENV) or None)
+                        args.max_prompt_tokens, args.prefill_chunk, args.timeout, args.api_key or os.environ.get(API_KEY_ENV) or None)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

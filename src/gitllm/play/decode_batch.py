@@ -1,9 +1,10 @@
 """Continuous batching: sequences join a running batch between decode steps and leave as soon as they finish.
 
-New sequences are prefilled together as one left-padded batch exactly as `GitLLMForCausalLM.generate` does
-(image encoded once, the prompt but its last token run under the GIT mask into a KV cache), and their cache
-rows join the running `SlotCache`. Each `step` then feeds every row its next token (the prompt's last one
-first), so a greedy row picks the same tokens as `model.generate` for that prompt alone. Sampling rows
+New sequences are prefilled together as one left-padded batch as `GitLLMForCausalLM.generate` does (image
+encoded once, the prompt but its last token run under the GIT mask into a KV cache), `prefill_chunk` text
+positions per step after the image block, so that a long prompt holds the running rows for one chunk at a
+time; then their cache rows join the running `SlotCache`. Each `step` feeds every row its next token (the
+prompt's last one first), so a greedy row picks the same tokens as `model.generate` for that prompt alone. Sampling rows
 apply temperature, then top-p, as HF generate does, each with its own random generator.
 """
 
@@ -19,6 +20,7 @@ from transformers import DynamicCache, TopPLogitsWarper
 
 from gitllm.data import Collator
 from gitllm.model import GitLLMForCausalLM
+from gitllm.model.modeling import PackedInputs
 from gitllm.model.head_layout import use_decode_layout
 from gitllm.play.generate import GenerationSettings
 from gitllm.play.slot_cache import SlotCache
@@ -47,15 +49,26 @@ class Row:
     length: int = 0  # positions of this row in the cache
 
 
+@dataclass(eq=False)
+class _Prefill:
+    """Rows being prefilled together: their packed inputs and a cache holding the first `done` positions."""
+
+    rows: list[Row]
+    packed: PackedInputs
+    cache: DynamicCache
+    done: int = 0
+
+
 class DecodeBatch:
     """The running batch of one model (used from one thread): `admit` new sequences, `step` them all."""
 
-    def __init__(self, model: GitLLMForCausalLM, tokenizer: Any, max_rows: int) -> None:
+    def __init__(self, model: GitLLMForCausalLM, tokenizer: Any, max_rows: int, prefill_chunk: int = 512) -> None:
         self.model, self.lm = model, model.language_model
         if not SlotCache.supports(self.lm.config):
             raise ValueError(f"{type(self.lm).__name__} has non-full-attention cache layers: it cannot join a "
                              "continuous batch (serve it one request at a time)")
-        self.max_rows = max_rows
+        self.max_rows, self.prefill_chunk = max_rows, prefill_chunk
+        self.prefilling: list[_Prefill] = []
         self.cache = SlotCache(self.lm.config, max_rows)
         self.collate = Collator.for_tokenizer(tokenizer)
         self.eos = {tokenizer.eos_token_id}
@@ -63,29 +76,45 @@ class DecodeBatch:
         self.next_embeds: list[torch.Tensor] = []  # (D,) per row: the input of its next step
 
     @property
+    def members(self) -> list[Row]:
+        """Every row held: decoding, then being prefilled."""
+        return [*self.rows, *(row for prefill in self.prefilling for row in prefill.rows)]
+
+    @property
     def free(self) -> int:
-        return self.max_rows - len(self.rows)
+        return self.max_rows - len(self.members)
 
     @torch.inference_mode()
     def admit(self, sequences: Sequence[Row]) -> None:
-        """Prefill `sequences` (at most `free`), grouped by image size, and add them to the batch."""
+        """Start prefilling `sequences` (at most `free`), grouped by image size (images are encoded here);
+        the next steps prefill them and they join the batch."""
         assert len(sequences) <= self.free, (len(sequences), self.free)
         groups: dict[tuple[int, ...], list[Row]] = {}
         for sequence in sequences:
             groups.setdefault(tuple(sequence.prompt["pixel_values"].shape), []).append(sequence)
         for group in groups.values():
-            self._prefill(group)
+            batch = self.collate([sequence.prompt for sequence in group])
+            packed = self.model.pack_inputs(batch["input_ids"], batch["attention_mask"], batch["pixel_values"])
+            self.prefilling.append(_Prefill(group, packed, DynamicCache(config=self.lm.config)))
 
-    def _prefill(self, group: list[Row]) -> None:
+    def _prefill_chunk(self, prefill: _Prefill) -> None:
+        """Run the next chunk of a prefill (the first one covers the whole image block); a finished prefill
+        joins the batch."""
         use_decode_layout(self.lm)
-        batch = self.collate([sequence.prompt for sequence in group])
-        packed = self.model.pack_inputs(batch["input_ids"], batch["attention_mask"], batch["pixel_values"])
-        cache = DynamicCache(config=self.lm.config)
+        packed, start = prefill.packed, prefill.done
+        total = packed.inputs_embeds.shape[1] - 1  # the last prompt token is the first decode step's input
+        end = min(total, start + self.prefill_chunk)
+        if start == 0:  # Contract: the bidirectional image block is never split.
+            end = max(end, int((packed.block_ids == 0).any(0).nonzero().max()) + 1)
         self.lm(**self.model.lm_adapter.lm_inputs(
-            self.lm, packed.inputs_embeds[:, :-1], packed.attention_mask[:, :-1], packed.position_ids[:, :-1],
-            packed.block_ids[:, :-1], cache=cache), logits_to_keep=1)
-        self.cache.insert(cache)
-        for row, sequence in enumerate(group):
+            self.lm, packed.inputs_embeds[:, start:end], packed.attention_mask[:, :end],
+            packed.position_ids[:, start:end], packed.block_ids[:, :end], cache=prefill.cache), logits_to_keep=1)
+        prefill.done = end
+        if end < total:
+            return
+        self.prefilling.remove(prefill)
+        self.cache.insert(prefill.cache)
+        for row, sequence in enumerate(prefill.rows):
             # Contract: left padding, so the last position is the prompt's last real token.
             sequence.length = int(packed.position_ids[row, -1])
             self.rows.append(sequence)
@@ -93,7 +122,10 @@ class DecodeBatch:
 
     @torch.inference_mode()
     def step(self) -> None:
-        """One token for every row; finished rows leave (their `on_finish` called)."""
+        """One prefill chunk (when a prefill waits), then one token for every decoding row; finished rows
+        leave (their `on_finish` called)."""
+        if self.prefilling:
+            self._prefill_chunk(self.prefilling[0])
         if not self.rows:
             return
         length = self.cache.length

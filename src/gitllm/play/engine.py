@@ -35,11 +35,12 @@ class Busy(Exception):
 class Engine:
     """Owns the model between `start` and `stop`; every other thread talks to it through `submit`/`call`."""
 
-    def __init__(self, model: GitLLMForCausalLM, tokenizer: Any, max_batch: int = 8, max_waiting: int = 64) -> None:
+    def __init__(self, model: GitLLMForCausalLM, tokenizer: Any, max_batch: int = 8, max_waiting: int = 64,
+                 prefill_chunk: int = 512) -> None:
         self.model, self.tokenizer = model, tokenizer
-        self.max_batch, self.max_waiting = max_batch, max_waiting
+        self.max_batch, self.max_waiting, self.prefill_chunk = max_batch, max_waiting, prefill_chunk
         self.batching = SlotCache.supports(model.language_model.config)
-        self.batch = DecodeBatch(model, tokenizer, max_batch) if self.batching else None
+        self.batch = DecodeBatch(model, tokenizer, max_batch, prefill_chunk) if self.batching else None
         self._waiting: deque[Row | tuple[Callable[[], Any], Future]] = deque()
         self._wake = threading.Condition()
         self._stopped = False
@@ -84,7 +85,7 @@ class Engine:
         with torch.inference_mode():
             while True:
                 with self._wake:
-                    while not self._stopped and not self._waiting and not (self.batch and self.batch.rows):
+                    while not self._stopped and not self._waiting and not (self.batch and self.batch.members):
                         self._wake.wait()
                     if self._stopped:
                         return
@@ -93,7 +94,7 @@ class Engine:
                     self._call(*call)
                 if admitted:
                     self._guarded(lambda: self.batch.admit(admitted), admitted)
-                if self.batch is not None and self.batch.rows:
+                if self.batch is not None and self.batch.members:
                     self.batch.drop_cancelled()
                     self._guarded(self.batch.step)
 
@@ -127,12 +128,12 @@ class Engine:
     def _guarded(self, work: Callable[[], None], admitted: tuple[Row, ...] | list[Row] = ()) -> None:
         """Run batch work; on an exception, every row in the batch (and `admitted`) fails and the batch
         starts afresh."""
-        rows = [*self.batch.rows, *admitted]
+        rows = [*self.batch.members, *admitted]
         try:
             work()
         except Exception as err:  # noqa: BLE001 — one failure must not stop the engine
             log.exception("decoding failed for %d rows", len(rows))
-            self.batch = DecodeBatch(self.model, self.tokenizer, self.max_batch)
+            self.batch = DecodeBatch(self.model, self.tokenizer, self.max_batch, self.prefill_chunk)
             for row in rows:
                 if row.finish is None:
                     row.error, row.finish = err, "error"

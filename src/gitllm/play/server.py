@@ -56,8 +56,8 @@ DRAIN_FACTOR = 4  # a body up to this many times the limit is read (and dropped)
 class Limits:
     """max_body_bytes: largest request body (413 beyond); max_pixels: largest decoded image (413 beyond);
     max_waiting: requests allowed to wait for the model (503 beyond); max_batch: rows decoded together;
-    max_prompt_tokens: longest prompt the LLM sees, image tokens included (400 beyond; bounds how long one
-    prefill holds everyone else); timeout_s: for a request's head and body, and idle keep-alive connections;
+    max_prompt_tokens: longest prompt the LLM sees, image tokens included (400 beyond); prefill_chunk: text
+    positions prefilled between two decode steps (a long prompt holds the others one chunk at a time); timeout_s: for a request's head and body, and idle keep-alive connections;
     api_key: when set, `/v1/*` needs `Authorization: Bearer <api_key>`."""
 
     max_body_bytes: int = 16 * 2**20
@@ -65,6 +65,7 @@ class Limits:
     max_waiting: int = 64
     max_batch: int = 8
     max_prompt_tokens: int = 2048
+    prefill_chunk: int = 512
     timeout_s: float = 10.0
     api_key: str | None = None
 
@@ -88,7 +89,7 @@ class Playground:
         self.model, self.processor, self.template, self.instruction = model, processor, template, instruction
         self.model_name, self.limits = model_name, limits
         self.encoder = Encoder(processor.tokenizer, processor.image_processor, template)
-        self.engine = Engine(model, processor.tokenizer, limits.max_batch, limits.max_waiting)
+        self.engine = Engine(model, processor.tokenizer, limits.max_batch, limits.max_waiting, limits.prefill_chunk)
         self._image_tokens: dict[tuple[int, int], int] = {}
 
     def start(self) -> None:
