@@ -1,7 +1,8 @@
 """`gitllm serve` under 8 concurrent clients: continuous batching against the same server with `--max-batch 1`.
 
 Starts the real server (a `gitllm serve` subprocess on loopback) twice on the same model, `--max-batch 8`
-then `--max-batch 1`, and sends each the same mixed workload: `--clients` concurrent clients share
+then `--max-batch 1`, and sends each the same mixed workload (`VISION+LLM` halves are joined once, seed 0,
+and saved, so that both servers load the same projection): `--clients` concurrent clients share
 `--requests` chat completions of varied questions, images and `max_tokens` (greedy, so both servers must
 give the same answers). Prints aggregate generated tokens/s, p50/p95 request latency, their ratio (goal
 >= 3x) and how many answers differ between the two servers.
@@ -20,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +101,21 @@ def run(model: str, max_batch: int, bodies: list[dict], clients: int) -> dict:
             "answers": [answer["choices"][0]["message"]["content"] for _, answer in results]}
 
 
+def saved_model(model: str, folder: str) -> str:
+    """`model` itself when it is a folder; `VISION+LLM` halves joined (projection seeded) and saved in `folder`."""
+    if os.path.isdir(model):
+        return model
+    import torch
+
+    from gitllm.play.loader import load_model
+
+    torch.manual_seed(0)
+    joined, processor = load_model(model)
+    joined.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="dinov2-small+smollm2-135m-instruct")
@@ -108,8 +125,10 @@ def main() -> None:
     bodies = workload(args.requests)
     print(f"model {args.model}; {args.clients} clients x {args.requests} requests; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load {os.getloadavg()[0]:.2f}")
-    batched = run(args.model, 8, bodies, args.clients)
-    single = run(args.model, 1, bodies, args.clients)
+    with tempfile.TemporaryDirectory() as folder:
+        model = saved_model(args.model, folder)
+        batched = run(model, 8, bodies, args.clients)
+        single = run(model, 1, bodies, args.clients)
     for name, result in (("--max-batch 8", batched), ("--max-batch 1", single)):
         print(f"{name}: {result['tokens_per_s']:.1f} generated tokens/s ({result['tokens']} tokens in "
               f"{result['wall_s']:.1f} s), latency p50 {result['p50']:.2f} s, p95 {result['p95']:.2f} s")
