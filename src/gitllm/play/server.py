@@ -7,7 +7,7 @@ running (continuous batching). Routes: `GET /` the page, `GET /health`, `GET /do
 (`{"image": data URL, "metric": "cosine"|"dot"}` -> overlay PNG + counts). With an API key set, `/v1/*`
 needs `Authorization: Bearer KEY`.
 
-Protection: bodies over `max_body_bytes` get 413 before they are read; a client that has not sent its
+Protection (`gitllm.play.http_guards`): bodies over `max_body_bytes` get 413; a client that has not sent its
 request head, or its body, within `timeout_s` is dropped (408 for a late body); at most `max_waiting`
 requests wait for the model (503 beyond); a client that disconnects stops its generation; a 500 logs its
 traceback and tells the client only that the server failed.
@@ -48,8 +48,7 @@ from gitllm.play.http_guards import BodyLimits, HeadDeadline
 log = logging.getLogger("gitllm.serve")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 API_KEY_ENV = "GITLLM_API_KEY"
-DISCONNECT_POLL_S = 0.25
-DRAIN_FACTOR = 4  # a body up to this many times the limit is read (and dropped) before its 413  # how often a non-streaming request checks that its client is still there
+DISCONNECT_POLL_S = 0.25  # how often a non-streaming request checks that its client is still there
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ class Limits:
     """max_body_bytes: largest request body (413 beyond); max_pixels: largest decoded image (413 beyond);
     max_waiting: requests allowed to wait for the model (503 beyond); max_batch: rows decoded together;
     max_prompt_tokens: longest prompt the LLM sees, image tokens included (400 beyond); prefill_chunk: text
-    positions prefilled between two decode steps (a long prompt holds the others one chunk at a time); timeout_s: for a request's head and body, and idle keep-alive connections;
+    positions prefilled between two decode steps (a long prompt holds the others one chunk at a time);
+    timeout_s: for a request's head and body, and idle keep-alive connections;
     api_key: when set, `/v1/*` needs `Authorization: Bearer <api_key>`."""
 
     max_body_bytes: int = 16 * 2**20
