@@ -21,7 +21,7 @@ from transformers import DynamicCache, TopPLogitsWarper
 from gitllm.data import Collator
 from gitllm.model import GitLLMForCausalLM
 from gitllm.model.modeling import PackedInputs
-from gitllm.model.head_layout import use_decode_layout
+from gitllm.model.head_layout import DecodeHead
 from gitllm.play.generate import GenerationSettings
 from gitllm.play.slot_cache import SlotCache
 
@@ -47,6 +47,7 @@ class Row:
     finish: str | None = None
     error: BaseException | None = None
     length: int = 0  # positions of this row in the cache
+    position: int = 0  # the position id of its next input (image tokens may hold none: `image_positions`)
 
 
 @dataclass(eq=False)
@@ -68,6 +69,7 @@ class DecodeBatch:
             raise ValueError(f"{type(self.lm).__name__} has non-full-attention cache layers: it cannot join a "
                              "continuous batch (serve it one request at a time)")
         self.max_rows, self.prefill_chunk = max_rows, prefill_chunk
+        self.decode_head = DecodeHead()  # a CPU float32 head decodes from a column-major copy
         self.prefilling: list[_Prefill] = []
         self.cache = SlotCache(self.lm.config, max_rows)
         self.collate = Collator.for_tokenizer(tokenizer)
@@ -100,7 +102,6 @@ class DecodeBatch:
     def _prefill_chunk(self, prefill: _Prefill) -> None:
         """Run the next chunk of a prefill (the first one covers the whole image block); a finished prefill
         joins the batch."""
-        use_decode_layout(self.lm)
         packed, start = prefill.packed, prefill.done
         total = packed.inputs_embeds.shape[1] - 1  # the last prompt token is the first decode step's input
         end = min(total, start + self.prefill_chunk)
@@ -116,7 +117,8 @@ class DecodeBatch:
         self.cache.insert(prefill.cache)
         for row, sequence in enumerate(prefill.rows):
             # Contract: left padding, so the last position is the prompt's last real token.
-            sequence.length = int(packed.position_ids[row, -1])
+            sequence.length = int(packed.attention_mask[row, :-1].sum())
+            sequence.position = int(packed.position_ids[row, -1])
             self.rows.append(sequence)
             self.next_embeds.append(packed.inputs_embeds[row, -1])
 
@@ -124,14 +126,17 @@ class DecodeBatch:
     def step(self) -> None:
         """One prefill chunk (when a prefill waits), then one token for every decoding row; finished rows
         leave (their `on_finish` called)."""
-        if self.prefilling:
-            self._prefill_chunk(self.prefilling[0])
-        if not self.rows:
-            return
+        with self.decode_head.active(self.lm):
+            if self.prefilling:
+                self._prefill_chunk(self.prefilling[0])
+            if self.rows:
+                self._decode()
+
+    def _decode(self) -> None:
         length = self.cache.length
         lengths = torch.tensor([sequence.length for sequence in self.rows])
         mask = (torch.arange(length + 1)[None] >= (length - lengths)[:, None]).long()
-        positions = lengths[:, None]
+        positions = torch.tensor([[sequence.position] for sequence in self.rows])
         inputs = self.model.lm_adapter.lm_inputs(self.lm, torch.stack(self.next_embeds)[:, None], mask, positions,
                                                  torch.full_like(positions, -1), cache=self.cache)
         logits = self.lm(**inputs, logits_to_keep=1).logits[:, -1].float()
@@ -140,13 +145,14 @@ class DecodeBatch:
         limit = self.model.lm_adapter.max_positions
         for sequence, token in zip(self.rows, tokens):
             sequence.length += 1
+            sequence.position += 1
             if token in self.eos:
                 sequence.finish = "stop"
             else:
                 sequence.tokens.append(token)
                 sequence.on_token(token)
                 full = len(sequence.tokens) >= sequence.settings.max_new_tokens
-                if full or (limit is not None and sequence.length >= limit):
+                if full or (limit is not None and sequence.position >= limit):
                     sequence.finish = "length"
         self._leave([row for row, sequence in enumerate(self.rows) if sequence.finish])
 

@@ -60,11 +60,12 @@ def question_sample(image: ImageSource | list[ImageSource], question: str | Sequ
     return Sample("play", row_id, image if isinstance(image, list) else [image], instruction, turns=turns)
 
 
-def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str,
+def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str | None = None,
                  vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)
-    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv)."""
-    encoder = Encoder(processor.tokenizer, processor.image_processor, template)
+    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv). `template` None: the processor's
+    (the format the model was trained with)."""
+    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template)
     if vision_features is None:
         rows = [encoder.prompt(sample) for sample in samples]
     else:
@@ -76,7 +77,7 @@ def generate_tokens(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample],
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
@@ -109,7 +110,7 @@ def generate_answers(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample],
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
@@ -125,15 +126,17 @@ def ask(
     processor: GitLLMProcessor,
     images: Sequence[ImageSource],
     questions: Sequence[str],
-    template: str = "git-llm",
-    instruction: str = "",
+    template: str | None = None,
+    instruction: str | None = None,
     batch_size: int = 8,
     progress: bool = False,
     **settings: Any,
 ) -> list[str]:
-    """Answer `questions[i]` about `images[i]` (paths, bytes or PIL images); `settings`: GenerationSettings fields."""
+    """Answer `questions[i]` about `images[i]` (paths, bytes or PIL images); `settings`: GenerationSettings fields.
+    `template` / `instruction` None: the processor's (the prompt format the model was trained with)."""
     if len(images) != len(questions):
         raise ValueError(f"{len(images)} images but {len(questions)} questions (one image per question)")
+    instruction = processor.instruction if instruction is None else instruction
     samples = [question_sample(image, q, instruction, str(i)) for i, (image, q) in enumerate(zip(images, questions))]
     return generate_answers(model, processor, samples, template, GenerationSettings(**settings), batch_size, progress)
 
@@ -142,7 +145,7 @@ def stream_answer(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     sample: Sample,
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
 ) -> Iterator[str]:
     """Text pieces of one answer as they are generated (TextIteratorStreamer); errors re-raise here.

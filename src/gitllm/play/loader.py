@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
+from transformers.utils import PROCESSOR_NAME
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.model.processor import DEFAULT_TEMPLATE
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, load_config
 
 PARTS_SEPARATOR = "+"
@@ -64,9 +67,14 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
 
 
 def prompt_defaults(source: str | Path) -> tuple[str, str]:
-    """(template, instruction) a model was trained with, read from its run's config; else ('git-llm', '')."""
-    config = _run_config(source)
-    return (config.data.template, config.data.instruction) if config else ("git-llm", "")
+    """(template, instruction) a model was trained with, read without loading it: from its run's config,
+    else from its saved processor (`GitLLMProcessor.template` / `.instruction`), else the processor defaults."""
+    config, folder = _run_config(source), Path(source)
+    if config is not None:
+        return config.data.template, config.data.instruction
+    saved = folder / PROCESSOR_NAME
+    data = json.loads(saved.read_text(encoding="utf-8")) if folder.is_dir() and saved.is_file() else {}
+    return data.get("template", DEFAULT_TEMPLATE), data.get("instruction", "")
 
 
 def served_name(source: str | Path) -> str:

@@ -83,12 +83,14 @@ class Limits:
 class Playground:
     """The model behind the server: prompts are prepared in request threads, decoded by one Engine."""
 
-    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str = "git-llm",
-                 instruction: str = "", model_name: str = "gitllm", limits: Limits = Limits()) -> None:
-        """`instruction`: used when a request has no system message. Call `start()` before serving."""
-        self.model, self.processor, self.template, self.instruction = model, processor, template, instruction
+    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str | None = None,
+                 instruction: str | None = None, model_name: str = "gitllm", limits: Limits = Limits()) -> None:
+        """`instruction`: used when a request has no system message; it and `template` default to the
+        processor's. Call `start()` before serving."""
+        self.model, self.processor, self.template = model, processor, template or processor.template
+        self.instruction = processor.instruction if instruction is None else instruction
         self.model_name, self.limits = model_name, limits
-        self.encoder = Encoder(processor.tokenizer, processor.image_processor, template)
+        self.encoder = Encoder(processor.tokenizer, processor.image_processor, self.template)
         self.engine = Engine(model, processor.tokenizer, limits.max_batch, limits.max_waiting, limits.prefill_chunk)
         self._image_tokens: dict[tuple[int, int], int] = {}
 
