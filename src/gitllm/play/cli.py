@@ -40,6 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body")
     serve.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest decoded image")
     serve.add_argument("--max-waiting", type=int, default=64, help="requests queued for the model (503 beyond)")
+    serve.add_argument("--max-batch", type=int, default=8, help="requests decoded together (continuous batching)")
+    serve.add_argument("--max-prompt-tokens", type=int, default=2048,
+                       help="longest prompt (image + text tokens) one request may send")
+    serve.add_argument("--prefill-chunk", type=int, default=512,
+                       help="prompt tokens prefilled between two decode steps (long prompts take turns)")
+    serve.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds a client has to send its request, and idle connections stay open")
+    serve.add_argument("--api-key", default=None,
+                       help="require 'Authorization: Bearer KEY' on /v1/* (default: $GITLLM_API_KEY, else none)")
     serve.set_defaults(func=run_serve)
 
     words = subparsers.add_parser("visual-words", help="nearest LLM token to each image token, drawn on the image")
@@ -130,19 +139,29 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from gitllm.play.server import Limits, Playground, make_server
+    import logging
+    import os
 
-    model, processor = _load(args)
-    limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting)
-    playground = Playground(model, processor, args.template, args.instruction, Path(args.model).name, limits)
-    server = make_server(playground, args.host, args.port)
-    print(f"gitllm playground on http://{args.host}:{server.server_port}/ (Ctrl-C to stop)", file=sys.stderr)
+    from gitllm.play.loader import served_name
+
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+        from gitllm.play.server import API_KEY_ENV, Limits, Playground, make_server
+    except ImportError as err:
+        print(f"error: gitllm serve needs FastAPI and uvicorn ({err}): pip install 'gitllm[play]'", file=sys.stderr)
+        return 2
+
+    try:  # options are checked before the model loads
+        limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting, args.max_batch,
+                        args.max_prompt_tokens, args.prefill_chunk, args.timeout, args.api_key or os.environ.get(API_KEY_ENV) or None)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[gitllm serve] %(levelname)s %(message)s")
+    model, processor = _load(args)
+    playground = Playground(model, processor, args.template, args.instruction, served_name(args.model), limits)
+    print(f"gitllm playground on http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C to stop)",
+          file=sys.stderr)
+    make_server(playground, args.host, args.port).run()
     return 0
 
 
