@@ -19,7 +19,8 @@ def _list(args: argparse.Namespace) -> int:
     print(f"zoo cache: {root}")
     for entry in ENTRIES.values():
         state = "prepared" if cache.is_complete(root / entry.name, entry) else "not prepared"
-        print(f"{entry.name:<24} {state:<13} {entry.auto_class:<21} from {entry.distribution} ({entry.license})")
+        source = " ".join(entry.distributions)
+        print(f"{entry.name:<24} {state:<13} {entry.auto_class:<21} from {source} ({entry.license})")
         print(f"{'':<24} {entry.summary}")
     return 0
 
