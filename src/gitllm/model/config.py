@@ -24,6 +24,11 @@ class GitLLMConfig(PretrainedConfig):
         prefix_token_ids: LM token ids placed before the image (e.g. BOS), causal: each sees only the prefix
             before it, while image and text attend to them. A pretrained LM parks its attention sink on its
             first position; a prefix takes that place, so the image is read instead of sunk. Empty: pure GIT.
+        projection_layer_norm_eps: epsilon of the projection's LayerNorm(s) (GIT and heron use the vision
+            encoder's `layer_norm_eps`; CLIP's is the default 1e-5).
+        image_positions: True: positions run over prefix, image and text tokens. False (heron's GitOPT): image
+            tokens take no position embedding and do not advance the position count, so the text's positions
+            start right after the prefix; needs an LLM with a learned position table (OPT, see `LMAdapter`).
     """
 
     model_type = "gitllm"
@@ -38,6 +43,8 @@ class GitLLMConfig(PretrainedConfig):
     keep_cls: bool = True
     vision_feature_layer: int = -1
     prefix_token_ids: list[int] | None = None
+    projection_layer_norm_eps: float = 1e-5
+    image_positions: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
         # An empty dict keeps each half's own attention implementation (None would reset both halves).

@@ -1,9 +1,9 @@
 """`GitLLMForCausalLM`: vision encoder -> visual projection -> image embeddings before the text of a causal LM.
 
 Sequence layout inside the LM (per row): `[text padding][image x N][text]`, positions counted over
-non-padding tokens, so a padded row equals its unpadded run. The GIT mask: image positions attend to
-all image positions and no text; text positions attend to every image position and causally to text;
-padding is never attended.
+non-padding tokens (image tokens only if `config.image_positions`), so a padded row equals its unpadded run.
+The GIT mask: image positions attend to all image positions and no text; text positions attend to every
+image position and causally to text; padding is never attended.
 """
 
 from __future__ import annotations
@@ -106,10 +106,15 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         self.vision_model = vision_model or AutoModel.from_config(config.vision_config)
         self.language_model = language_model or AutoModelForCausalLM.from_config(config.text_config)
         self.visual_projection = build_projection(
-            config.projection, config.vision_config.hidden_size, self.language_model.get_input_embeddings().embedding_dim
+            config.projection,
+            config.vision_config.hidden_size,
+            self.language_model.get_input_embeddings().embedding_dim,
+            config.projection_layer_norm_eps,
         )
         self.lm_adapter = LMAdapter.for_model(self.language_model)
         self.post_init()
+        if not config.image_positions:
+            self.lm_adapter.reserve_unpositioned_row(self.language_model)
 
     # ---- building -------------------------------------------------------------------------------------
     @classmethod
@@ -214,11 +219,13 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         prefix_ids = torch.tensor(self.config.prefix_token_ids, dtype=input_ids.dtype, device=input_ids.device)
         num_prefix = len(prefix_ids)
         max_positions = self.lm_adapter.max_positions
-        longest = num_prefix + num_image + int(attention_mask.sum(-1).max())
+        positioned_image = num_image if self.config.image_positions else 0
+        longest = num_prefix + positioned_image + int(attention_mask.sum(-1).max())
         if max_positions is not None and longest > max_positions:
             raise ValueError(
-                f"{num_prefix} prefix + {num_image} image tokens + {longest - num_prefix - num_image} text tokens = "
-                f"{longest} exceed the LLM's maximum of {max_positions} positions; shorten the prompt"
+                f"{num_prefix} prefix + {positioned_image} image tokens + "
+                f"{longest - num_prefix - positioned_image} text tokens = {longest} exceed the LLM's maximum of "
+                f"{max_positions} positions; shorten the prompt"
             )
 
         text_order = _left_pad_order(attention_mask)
@@ -239,7 +246,11 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             layout = torch.argsort(mask, dim=1, stable=True)
             embeds = embeds.gather(1, layout.unsqueeze(-1).expand_as(embeds))
             mask, is_image = mask.gather(1, layout), is_image.gather(1, layout)
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        if self.config.image_positions:
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        else:
+            position_ids = ((mask * (1 - is_image)).cumsum(-1) - 1).clamp(min=0)
+            position_ids = position_ids.masked_fill(is_image.bool(), self.lm_adapter.unpositioned_id)
         block_ids = torch.where(is_image.bool(), 0, -1)
         return PackedInputs(embeds, mask, position_ids, block_ids, attention_mask, text_order)
 
@@ -343,6 +354,9 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         )
         if expand > 1:
             cache.batch_repeat_interleave(expand)
+        if self.lm_adapter.accepts_position_ids:
+            # New tokens continue from the last text position (HF's own count would include unpositioned tokens).
+            generate_kwargs["position_ids"] = packed.position_ids
         return lm.generate(
             inputs_embeds=packed.inputs_embeds,
             attention_mask=packed.attention_mask,
