@@ -1,0 +1,57 @@
+"""smollm2-135m-random: SmolLM2-135M's shape and tokenizer with seeded random weights (Experiment 2's baseline)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from gitllm.zoo import prepare
+from gitllm.zoo.random_init import SEED
+
+SAME_SHAPE_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                   "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings", "rope_parameters")
+
+
+@pytest.fixture(scope="module")
+def folders() -> tuple[Path, Path]:
+    return prepare("smollm2-135m-random", progress=False), prepare("smollm2-135m-instruct", progress=False)
+
+
+def test_same_config_and_tokenizer_as_smollm2(folders: tuple[Path, Path]) -> None:
+    random_dir, pretrained_dir = folders
+    random_config, pretrained_config = AutoConfig.from_pretrained(random_dir), AutoConfig.from_pretrained(pretrained_dir)
+    assert {k: getattr(random_config, k) for k in SAME_SHAPE_KEYS} == {k: getattr(pretrained_config, k)
+                                                                       for k in SAME_SHAPE_KEYS}
+    random_tokenizer, tokenizer = AutoTokenizer.from_pretrained(random_dir), AutoTokenizer.from_pretrained(pretrained_dir)
+    text = "What is the colour of the triangle?"
+    assert random_tokenizer(text).input_ids == tokenizer(text).input_ids
+    assert random_tokenizer.chat_template == tokenizer.chat_template
+
+
+def test_weights_are_the_models_own_init_under_the_fixed_seed(folders: tuple[Path, Path]) -> None:
+    random_dir, pretrained_dir = folders
+    model = AutoModelForCausalLM.from_pretrained(random_dir)
+    assert model.dtype == torch.float32 and sum(p.numel() for p in model.parameters()) == 134_515_008
+    torch.manual_seed(SEED)
+    fresh = AutoModelForCausalLM.from_config(model.config)
+    for name in ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.29.mlp.down_proj.weight"):
+        assert torch.equal(model.get_parameter(name), fresh.get_parameter(name)), name
+    words = model.get_input_embeddings().weight
+    assert words.std().item() == pytest.approx(model.config.initializer_range, rel=0.05)
+    pretrained = AutoModelForCausalLM.from_pretrained(pretrained_dir)
+    assert not torch.allclose(words, pretrained.get_input_embeddings().weight)
+
+
+def test_knows_no_language(folders: tuple[Path, Path]) -> None:
+    random_dir, _ = folders
+    model = AutoModelForCausalLM.from_pretrained(random_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(random_dir)
+    ids = tokenizer("The sun rises in the east and sets in the west.", return_tensors="pt").input_ids
+    with torch.no_grad():
+        perplexity = math.exp(model(input_ids=ids, labels=ids).loss.item())
+    print(f"random-init perplexity {perplexity:.0f} (vocabulary {model.config.vocab_size})")
+    assert perplexity > 0.2 * model.config.vocab_size
