@@ -4,7 +4,6 @@ random weights, that loads in fp32 for training and builds a GIT-LLM. Skipped wh
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -15,14 +14,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from gitllm.zoo import MissingPackageError, prepare
 from gitllm.zoo.registry import get_entry
 from gitllm.zoo.sources import locate
+from lm_checks import random_init_ratio
 
 NAME = "gemma-3-270m"
-SENTENCES = [
-    "The sun rises in the east and sets in the west.",
-    "Water boils at one hundred degrees Celsius at sea level.",
-    "She opened the door and walked into the kitchen to make a cup of tea.",
-    "Children usually go to school from Monday to Friday.",
-]
 
 
 def _installed() -> bool:
@@ -53,17 +47,6 @@ def model(folder: Path) -> PreTrainedModel:
 @pytest.fixture(scope="module")
 def tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(folder)
-
-
-def _perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> float:
-    total_nll, total_tokens = 0.0, 0
-    for sentence in SENTENCES:
-        ids = tokenizer(sentence, return_tensors="pt").input_ids
-        with torch.no_grad():
-            loss = model(input_ids=ids, labels=ids).loss
-        total_nll += loss.item() * (ids.shape[1] - 1)
-        total_tokens += ids.shape[1] - 1
-    return math.exp(total_nll / total_tokens)
 
 
 def test_folder_is_an_ordinary_bf16_checkpoint(folder: Path) -> None:
@@ -103,11 +86,7 @@ def test_greedy_completion_is_factual(model: PreTrainedModel, tokenizer: PreTrai
 
 
 def test_perplexity_far_below_random_init(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    torch.manual_seed(0)
-    random_model = AutoModelForCausalLM.from_config(model.config).eval()
-    trained, random = _perplexity(model, tokenizer), _perplexity(random_model, tokenizer)
-    print(f"perplexity: pretrained {trained:.1f}, random init {random:.1f}, ratio {random / trained:.0f}x")
-    assert random / trained >= 10
+    assert random_init_ratio(model, tokenizer) >= 10
 
 
 def test_git_llm_from_dinov2_and_gemma(folder: Path) -> None:

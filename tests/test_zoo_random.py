@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from gitllm.zoo import prepare
 from gitllm.zoo.random_init import SEED
+from lm_checks import perplexity
 
 SAME_SHAPE_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                    "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings", "rope_parameters")
@@ -50,8 +50,6 @@ def test_knows_no_language(folders: tuple[Path, Path]) -> None:
     random_dir, _ = folders
     model = AutoModelForCausalLM.from_pretrained(random_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(random_dir)
-    ids = tokenizer("The sun rises in the east and sets in the west.", return_tensors="pt").input_ids
-    with torch.no_grad():
-        perplexity = math.exp(model(input_ids=ids, labels=ids).loss.item())
-    print(f"random-init perplexity {perplexity:.0f} (vocabulary {model.config.vocab_size})")
-    assert perplexity > 0.2 * model.config.vocab_size
+    value = perplexity(model, tokenizer)
+    print(f"random-init perplexity {value:.0f} (vocabulary {model.config.vocab_size})")
+    assert value > 0.2 * model.config.vocab_size
