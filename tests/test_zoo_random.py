@@ -13,7 +13,8 @@ from gitllm.zoo.random_init import SEED
 from lm_checks import perplexity
 
 SAME_SHAPE_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                   "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings", "rope_parameters")
+                   "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings",
+                   "rope_parameters")
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +23,9 @@ def folders() -> tuple[Path, Path]:
 
 
 def test_same_config_and_tokenizer_as_smollm2(folders: tuple[Path, Path]) -> None:
-    random_dir, pretrained_dir = folders
-    random_config, pretrained_config = AutoConfig.from_pretrained(random_dir), AutoConfig.from_pretrained(pretrained_dir)
-    assert {k: getattr(random_config, k) for k in SAME_SHAPE_KEYS} == {k: getattr(pretrained_config, k)
-                                                                       for k in SAME_SHAPE_KEYS}
-    random_tokenizer, tokenizer = AutoTokenizer.from_pretrained(random_dir), AutoTokenizer.from_pretrained(pretrained_dir)
+    shapes = [{k: getattr(AutoConfig.from_pretrained(d), k) for k in SAME_SHAPE_KEYS} for d in folders]
+    assert shapes[0] == shapes[1]
+    random_tokenizer, tokenizer = (AutoTokenizer.from_pretrained(d) for d in folders)
     text = "What is the colour of the triangle?"
     assert random_tokenizer(text).input_ids == tokenizer(text).input_ids
     assert random_tokenizer.chat_template == tokenizer.chat_template
@@ -38,7 +37,8 @@ def test_weights_are_the_models_own_init_under_the_fixed_seed(folders: tuple[Pat
     assert model.dtype == torch.float32 and sum(p.numel() for p in model.parameters()) == 134_515_008
     torch.manual_seed(SEED)
     fresh = AutoModelForCausalLM.from_config(model.config)
-    for name in ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.29.mlp.down_proj.weight"):
+    for name in ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+                 "model.layers.29.mlp.down_proj.weight"):
         assert torch.equal(model.get_parameter(name), fresh.get_parameter(name)), name
     words = model.get_input_embeddings().weight
     assert words.std().item() == pytest.approx(model.config.initializer_range, rel=0.05)

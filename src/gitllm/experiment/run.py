@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gitllm.experiment.plan import (
-    CHECKPOINT_PREFIX, DEFAULT_SEEDS, SAVE_EVERY, SCORE_SECONDS_PER_QUESTION, Run, checkpoints, experiment_name, is_stale, is_trained,
-    plan_runs, train_seconds, train_steps,
+    CHECKPOINT_PREFIX, DEFAULT_SEEDS, SAVE_EVERY, SCORE_SECONDS_PER_QUESTION, Run, checkpoints, experiment_name,
+    is_stale, is_trained, plan_runs, train_seconds, train_steps,
 )
 from gitllm.experiment.report import write_report
 from gitllm.experiment.score import TEST_SET, read_score, score_run
