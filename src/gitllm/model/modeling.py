@@ -24,7 +24,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from gitllm.model.config import GitLLMConfig
-from gitllm.model.head_layout import use_decode_layout
+from gitllm.model.head_layout import DecodeHead
 from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation, word_embedding_std
 from gitllm.model.projection import build_projection, set_output_scale
@@ -94,6 +94,8 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
     """A GIT-style VLM. Children (external code relies on these names): `.vision_model` (an unmodified HF
     vision model), `.visual_projection`, `.language_model` (an unmodified HF causal LM)."""
 
+    accepts_loss_kwargs = True  # forward honours the Trainer's `num_items_in_batch`
+
     def __init__(
         self,
         config: GitLLMConfig,
@@ -112,6 +114,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             config.projection_layer_norm_eps,
         )
         self.lm_adapter = LMAdapter.for_model(self.language_model)
+        self._decode_head = DecodeHead()
         self.post_init()
         if not config.image_positions:
             self.lm_adapter.reserve_unpositioned_row(self.language_model)
@@ -264,13 +267,16 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         vision_features: torch.Tensor | None = None,
         output_hidden_states: bool = False,
         loss_only: bool = False,
-        **kwargs: Any,
+        num_items_in_batch: int | torch.Tensor | None = None,
     ) -> GitLLMOutput:
         """input_ids (B, T), pixel_values (B, C, H, W) or vision_features (B, N, Dv), attention_mask (B, T),
         labels (B, T) with -100 where not trained. Returns text-only logits (B, T, V).
 
         `loss_only` (training, with labels): the LM head runs only from the first position that predicts a
-        label, e.g. the answer of a left-padded batch; `.logits` is then None."""
+        label, e.g. the answer of a left-padded batch; `.logits` is then None. `num_items_in_batch` (the HF
+        Trainer's loss kwarg): the loss is summed over this batch's labelled tokens and divided by it, the
+        labelled-token count of all micro-batches of an accumulated step; else it is this batch's mean.
+        Any other argument is a TypeError (nothing is silently ignored)."""
         if loss_only and labels is None:
             raise ValueError("loss_only=True needs labels")
         packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
@@ -300,7 +306,8 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             summed = F.cross_entropy(
                 logits[:, :-1].flatten(0, 1).float(), kept_targets.flatten(), ignore_index=-100, reduction="sum"
             )
-            loss = summed / targets.ne(-100).sum().clamp(min=1)
+            count = targets.ne(-100).sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+            loss = summed / count
         if loss_only:
             logits = None
         elif packed.text_order is not None:
@@ -327,9 +334,19 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
 
         The image is encoded once; the whole prompt but its last token is prefilled into a KV cache under
         the GIT mask, then `language_model.generate` continues from the last (text) token, which is plain
-        causal. Returns what HF generate returns, holding the new tokens only. A CPU float32 LM head is
-        re-stored column-major on the first call (`use_decode_layout`: same values, faster decoding)."""
-        use_decode_layout(self.language_model)
+        causal. Returns what HF generate returns, holding the new tokens only. A CPU float32 LM head decodes
+        from a column-major copy of its weight (`DecodeHead`: same values, faster; the model is untouched)."""
+        with self._decode_head.active(self.language_model):
+            return self._generate(input_ids, pixel_values, attention_mask, vision_features, **generate_kwargs)
+
+    def _generate(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        vision_features: torch.Tensor | None,
+        **generate_kwargs: Any,
+    ) -> Any:
         packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
         # Contract: every row ends with a real text token (left padding), so decoding starts causal.
         if not bool(packed.text_mask[:, -1].all()):

@@ -10,7 +10,7 @@ from PIL import Image
 from gitllm.data import Turn
 from gitllm.data.images import ImageError, ImageSource, load_image
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
-from gitllm.play.generate import GenerationSettings, question_sample, stream_answer
+from gitllm.infer.generate import GenerationSettings, question_sample, stream_answer
 
 HELP = "commands: /image PATH (switch image, clears history), /reset (clear history), /quit"
 
@@ -18,10 +18,12 @@ HELP = "commands: /image PATH (switch image, clears history), /reset (clear hist
 class ChatSession:
     """The image and the turns so far; each answer is generated from the whole history (multi-turn)."""
 
-    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str = "git-llm",
-                 instruction: str = "", settings: GenerationSettings = GenerationSettings()) -> None:
-        self.model, self.processor, self.template = model, processor, template
-        self.instruction, self.settings = instruction, settings
+    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str | None = None,
+                 instruction: str | None = None, settings: GenerationSettings = GenerationSettings()) -> None:
+        """`template` / `instruction` None: the processor's."""
+        self.model, self.processor, self.template = model, processor, template or processor.template
+        self.instruction = processor.instruction if instruction is None else instruction
+        self.settings = settings
         self.image: Image.Image | None = None
         self.turns: list[Turn] = []
 

@@ -23,7 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("question", nargs="?", help="the question (default for --input rows without one)")
     ask.add_argument("--image", help="one image to ask about")
     ask.add_argument("--input", help="a folder of images or a JSONL of {image, question} rows (batch mode)")
-    ask.add_argument("--out", help="answers JSONL for batch mode (default: standard output)")
+    ask.add_argument("--out", help="answers JSONL for batch mode (default: standard output); written whole or "
+                     "not at all")
+    ask.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    ask.add_argument("--skip-bad", action="store_true", help="skip and count rows that cannot be read (bad JSON, "
+                     "missing fields, images that do not load) instead of stopping")
+    ask.add_argument("--answer-key", default="answer", help="output field of each answer (input rows must not "
+                     "have it already: pass e.g. --answer-key prediction for rows with reference answers)")
     ask.add_argument("--batch-size", type=int, default=8, help="prompts generated together (left-padded)")
     ask.set_defaults(func=run_ask)
 
@@ -75,7 +81,7 @@ def _load(args: argparse.Namespace):  # -> (model, processor)
 
 
 def _settings(args: argparse.Namespace):  # -> GenerationSettings
-    from gitllm.play.generate import GenerationSettings
+    from gitllm.infer.generate import GenerationSettings
 
     return GenerationSettings(args.max_new_tokens, args.temperature, args.top_p, args.num_beams)
 
@@ -91,8 +97,9 @@ def run_chat(args: argparse.Namespace) -> int:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from gitllm.play.batch import answer_all, read_questions
-    from gitllm.play.generate import ask
+    from gitllm.data import RowPolicy
+    from gitllm.infer.generate import ask
+    from gitllm.play.batch import answer_all, read_questions, replaced_atomically
 
     if bool(args.image) == bool(args.input):
         print("error: give either --image IMAGE \"question\" or --input FOLDER|ROWS.jsonl", file=sys.stderr)
@@ -100,19 +107,25 @@ def run_ask(args: argparse.Namespace) -> int:
     if args.image and not (args.question or "").strip():
         print("error: the question is empty: ask something about the image", file=sys.stderr)
         return 2
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"--out {args.out} exists; pass --overwrite to replace it, or pick another file")
     settings = _settings(args)
     fill_prompt_defaults(args)
-    rows = read_questions(args.input, args.question, args.instruction) if args.input else []
+    policy = RowPolicy(skip_bad=args.skip_bad)
+    rows = read_questions(args.input, args.question, args.instruction, policy, args.answer_key) if args.input else []
     model, processor = _load(args)
     if args.image:
         print(ask(model, processor, [args.image], [args.question], args.template, args.instruction,
                   **vars(settings))[0])
         return 0
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
-        count = answer_all(model, processor, rows, out, args.template, settings, args.batch_size)
-    print(f"answered {count} questions" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    with replaced_atomically(Path(args.out)) if args.out else contextlib.nullcontext(sys.stdout) as out:
+        count = answer_all(model, processor, rows, out, args.template, settings, args.batch_size, policy,
+                           args.answer_key)
+    policy.report()
+    skipped = f", skipped {policy.n_rejected} bad rows" if policy.n_rejected else ""
+    print(f"answered {count} questions{skipped}" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 
 

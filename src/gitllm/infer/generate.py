@@ -59,11 +59,12 @@ def question_sample(image: ImageSource, question: str | Sequence[Turn], instruct
     return Sample("play", row_id, [image], instruction, turns=turns)
 
 
-def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str,
+def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str | None = None,
                  vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)
-    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv)."""
-    encoder = Encoder(processor.tokenizer, processor.image_processor, template)
+    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv). `template` None: the processor's
+    (the format the model was trained with)."""
+    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template)
     if vision_features is None:
         rows = [encoder.prompt(sample) for sample in samples]
     else:
@@ -75,15 +76,16 @@ def generate_tokens(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample],
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
     vision_features: Sequence[torch.Tensor] | None = None,
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
-    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.train.features.sample_features`) replace pixels."""
-    assert batch_size >= 1, batch_size
+    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.infer.features.sample_features`) replace pixels."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
         for start in range(0, len(samples), batch_size):
@@ -107,7 +109,7 @@ def generate_answers(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample],
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
@@ -123,15 +125,17 @@ def ask(
     processor: GitLLMProcessor,
     images: Sequence[ImageSource],
     questions: Sequence[str],
-    template: str = "git-llm",
-    instruction: str = "",
+    template: str | None = None,
+    instruction: str | None = None,
     batch_size: int = 8,
     progress: bool = False,
     **settings: Any,
 ) -> list[str]:
-    """Answer `questions[i]` about `images[i]` (paths, bytes or PIL images); `settings`: GenerationSettings fields."""
+    """Answer `questions[i]` about `images[i]` (paths, bytes or PIL images); `settings`: GenerationSettings fields.
+    `template` / `instruction` None: the processor's (the prompt format the model was trained with)."""
     if len(images) != len(questions):
         raise ValueError(f"{len(images)} images but {len(questions)} questions (one image per question)")
+    instruction = processor.instruction if instruction is None else instruction
     samples = [question_sample(image, q, instruction, str(i)) for i, (image, q) in enumerate(zip(images, questions))]
     return generate_answers(model, processor, samples, template, GenerationSettings(**settings), batch_size, progress)
 
@@ -140,7 +144,7 @@ def stream_answer(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     sample: Sample,
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
 ) -> Iterator[str]:
     """Text pieces of one answer as they are generated (TextIteratorStreamer); errors re-raise here.
