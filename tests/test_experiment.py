@@ -65,10 +65,11 @@ def test_every_run_is_trained_scored_and_tabulated(done: tuple[Path, Any]) -> No
     for key in ("proj", "proj+lora"):
         scores = [json.loads((root / "runs" / "recipes" / key / f"seed-{s}" / "score.json").read_text()) for s in SEEDS]
         assert all(score["questions"] == LIMIT and score["limit"] == LIMIT for score in scores)
-        accuracy = [score["accuracy"] for score in scores]
+        accuracy, blind = [score["accuracy"] for score in scores], [score["blind"] for score in scores]
         mean, sd = 100 * statistics.fmean(accuracy), 100 * statistics.stdev(accuracy)
         row = next(line for line in page.splitlines() if line.startswith(f"| {key} ("))
         assert f"| 2/2 | {mean:.1f} ± {sd:.1f} |" in row
+        assert f"| {100 * statistics.fmean(blind):.1f} ± {100 * statistics.stdev(blind):.1f} |" in row
         assert not list((root / "runs" / "recipes" / key / "seed-0").glob("checkpoint-*"))  # final/ is kept
         assert (root / "runs" / "recipes" / key / "seed-0" / "final" / "trainable.safetensors").is_file()
     assert f"first {LIMIT} questions only" in page

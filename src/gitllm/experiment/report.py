@@ -25,8 +25,8 @@ def spread(values: Sequence[float]) -> str:
     return f"{mean:.1f}" if len(values) == 1 else f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}"
 
 
 def _last_val_loss(run: Run) -> float | None:
@@ -60,8 +60,8 @@ def write_report(title: str, command: str, runs: Sequence[Run], scores: dict[Run
     for key, group in by_key.items():
         done = [run for run in group if run in scores]
         accuracy = [scores[run]["accuracy"] for run in done]
-        blind = [scores[run]["blind"] for run in done if scores[run]["blind"] is not None]
-        use = [scores[run]["accuracy"] - scores[run]["blind"] for run in done if scores[run]["blind"] is not None]
+        blind = [scores[run]["blind"] for run in done]
+        use = [scores[run]["accuracy"] - scores[run]["blind"] for run in done]
         losses = [loss for loss in map(_last_val_loss, done) if loss is not None]
         span = f"{_percent(min(accuracy))} - {_percent(max(accuracy))}" if accuracy else "-"
         loss = f"{statistics.fmean(losses):.3f}" if losses else "-"

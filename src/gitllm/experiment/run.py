@@ -116,8 +116,8 @@ def run_experiment(
             score = score_run(run.run_dir, run.config.data.template, eval_data, eval_limit, run.config.cache_dir)
             result.scored.append(_name(run))
         scores[run] = score
-        blind = "-" if score["blind"] is None else f"{100 * score['blind']:.1f}%"
-        print(f"[{k}/{len(runs)}] accuracy {100 * score['accuracy']:.1f}%, image-blind {blind}", flush=True)
+        print(f"[{k}/{len(runs)}] accuracy {100 * score['accuracy']:.1f}%, image-blind {100 * score['blind']:.1f}%",
+              flush=True)
         gc.collect()
         result.results = write_report(f"Experiment {name}", command or f"gitllm experiment {name}", runs, scores,
                                       out_dir)

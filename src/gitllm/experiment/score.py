@@ -26,8 +26,7 @@ def score_run(run_dir: Path, template: str, data: str = TEST_SET, limit: int | N
               cache_dir: str | None = None) -> dict[str, Any]:
     """Answer `data`'s questions (the first `limit`, None: all) with the trained run (fp32 weights, bf16
     autocast, image features cached), and save {'data', 'limit', 'questions', 'accuracy', 'blind'}: exact
-    match with the real images, and with each question's image swapped for another's (None when this
-    gitllm's evaluate has no image-blind score)."""
+    match with the real images, and with each question's image swapped for another's."""
     from gitllm.eval import evaluate
     from gitllm.play import GenerationSettings, load_model
     from gitllm.play.loader import compute_in
@@ -38,6 +37,6 @@ def score_run(run_dir: Path, template: str, data: str = TEST_SET, limit: int | N
                            BATCH_SIZE, Path(run_dir) / "eval", limit=limit, loss=False, feature_cache=True,
                            cache_dir=cache_dir)
     score = {"data": data, "limit": limit, "questions": metrics["vqa_count"], "accuracy": metrics["vqa_exact_match"],
-             "blind": metrics.get("vqa_blind_exact_match")}
+             "blind": metrics["vqa_blind_exact_match"]}
     (Path(run_dir) / SCORE_FILE).write_text(json.dumps(score, indent=2) + "\n")
     return score
