@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.play.cli",
     "gitllm.eval.cli",
     "gitllm.demo.cli",
+    "gitllm.experiment.cli",
 )
 
 
