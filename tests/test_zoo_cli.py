@@ -23,7 +23,8 @@ def test_cli_module_is_registered() -> None:
 
 
 def test_list_names_every_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert [entry.name for entry in list_entries()] == ["smollm2-135m-instruct", "dinov2-small"]
+    names = ["smollm2-135m-instruct", "dinov2-small", "smollm2-135m-random", "gemma-3-270m"]
+    assert [entry.name for entry in list_entries()] == names
     assert _zoo_cli(["zoo", "list", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"zoo cache: {tmp_path}" in out and "dinov2-small" in out and "not prepared" in out
@@ -44,5 +45,6 @@ def test_cli_prepare_prints_time_and_size_then_path(tmp_path: Path, capsys: pyte
 
 def test_cli_prepare_unknown_name_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert _zoo_cli(["zoo", "prepare", "gpt-17"]) == 1
-    assert capsys.readouterr().err == ("gitllm zoo prepare: error: no zoo entry 'gpt-17'; known: "
-                                       "smollm2-135m-instruct, dinov2-small\n")
+    known = "smollm2-135m-instruct, dinov2-small, smollm2-135m-random, gemma-3-270m"
+    assert capsys.readouterr().err == f"gitllm zoo prepare: error: no zoo entry 'gpt-17'; known: {known}
+"

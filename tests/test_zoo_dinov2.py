@@ -53,7 +53,8 @@ def test_folder_loads_with_plain_transformers(folder: Path) -> None:
 
 @pytest.mark.parametrize("name", ["chelsea", "astronaut", "coffee"])
 def test_rebuild_matches_onnx_backbone(encode, name: str) -> None:
-    graph = onnx.load(str(locate(get_entry("dinov2-small"))))
+    [source] = locate(get_entry("dinov2-small"))
+    graph = onnx.load(str(source))
     graph.graph.output.append(onnx.helper.make_tensor_value_info(BACKBONE_OUTPUT, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     pixels, ours = encode(_photo(name))

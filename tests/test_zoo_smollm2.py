@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -11,13 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from gitllm.zoo import prepare
-
-SENTENCES = [
-    "The sun rises in the east and sets in the west.",
-    "Water boils at one hundred degrees Celsius at sea level.",
-    "She opened the door and walked into the kitchen to make a cup of tea.",
-    "Children usually go to school from Monday to Friday.",
-]
+from lm_checks import random_init_ratio
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +29,6 @@ def model(folder: Path) -> PreTrainedModel:
 @pytest.fixture(scope="module")
 def tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(folder)
-
-
-def _perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> float:
-    total_nll, total_tokens = 0.0, 0
-    for sentence in SENTENCES:
-        ids = tokenizer(sentence, return_tensors="pt").input_ids
-        with torch.no_grad():
-            loss = model(input_ids=ids, labels=ids).loss
-        total_nll += loss.item() * (ids.shape[1] - 1)
-        total_tokens += ids.shape[1] - 1
-    return math.exp(total_nll / total_tokens)
 
 
 def test_folder_is_an_ordinary_fp32_checkpoint(folder: Path, model: PreTrainedModel) -> None:
@@ -68,8 +50,4 @@ def test_greedy_chat_answer_names_paris(model: PreTrainedModel, tokenizer: PreTr
 
 
 def test_perplexity_far_below_random_init(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    torch.manual_seed(0)
-    random_model = AutoModelForCausalLM.from_config(model.config).eval()
-    trained, random = _perplexity(model, tokenizer), _perplexity(random_model, tokenizer)
-    print(f"perplexity: pretrained {trained:.1f}, random init {random:.1f}, ratio {random / trained:.0f}x")
-    assert random / trained >= 10
+    assert random_init_ratio(model, tokenizer) >= 10

@@ -30,6 +30,9 @@ LLM_FAMILIES: dict[str, dict[str, Any]] = {
                   num_key_value_heads=2, head_dim=8, max_position_embeddings=128),
     "gemma2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                    num_key_value_heads=2, head_dim=8, max_position_embeddings=128, sliding_window=6),
+    "gemma3_text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, head_dim=8, max_position_embeddings=128, sliding_window=6,
+                        layer_types=["sliding_attention", "full_attention"]),
 }
 
 VISION_FAMILIES: dict[str, dict[str, Any]] = {

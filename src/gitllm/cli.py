@@ -24,8 +24,9 @@ DEBUG_ENV = "GITLLM_DEBUG"
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # argparse's code for a bad command line
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
-# Failures a user can fix from the message alone; anything else is a bug and says so.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ZooError)
+# Failures a user can fix from the message alone (ImportError: an optional dependency not installed); anything
+# else is a bug and says so.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError, ZooError)
 
 # Contract: each module defines `register(subparsers: argparse._SubParsersAction) -> None`, which adds
 # its sub-command(s) and sets `func=callable(args) -> int | None` as the parser default. Importing the
@@ -39,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.play.cli",
     "gitllm.eval.cli",
     "gitllm.demo.cli",
+    "gitllm.experiment.cli",
 )
 
 

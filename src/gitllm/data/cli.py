@@ -47,6 +47,10 @@ def run_check(args: argparse.Namespace) -> int:
         "image decode + fields only (pass --tokenizer and --image-processor to check encoding too)")
     print(f"source: {args.source} (format {format})\nchecked: {scope}")
     print(f"rows read: {usable + policy.n_rejected}\nrows usable: {usable}\n{policy.summary()}")
+    if not usable:
+        print("error: no usable rows: fix the data (see the reasons above) or check the path and --format",
+              file=sys.stderr)
+        return 1
     return 1 if policy.n_rejected and not args.skip_bad else 0
 
 

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gitllm.data import images as image_code, pixels as pixel_code
+from gitllm.data.images import ImageError
 from gitllm.data.pixels import PixelTransform
 from gitllm.data.schema import Base64Image, Sample
 from gitllm.model.finite import NonFiniteError
@@ -73,7 +74,8 @@ def encoder_identity(model: Any, image_processor: Any) -> str:
 
 
 class ImageKeys:
-    """Content hash of a sample's (first) image; file hashes memoised per (path, size, mtime)."""
+    """Content hash of a sample's (first) image; file hashes memoised per (path, size, mtime).
+    An image that cannot be read raises BadRowError naming the sample's row."""
 
     def __init__(self) -> None:
         self._files: dict[tuple[str, int, int], str] = {}
@@ -81,10 +83,15 @@ class ImageKeys:
     def __call__(self, sample: Sample) -> str:
         image = sample.images[0]
         if isinstance(image, Base64Image):
-            return _digest(image.decode())
+            try:
+                return _digest(image.decode())
+            except ImageError as err:
+                raise sample.error(err.reason, err.detail) from None
         if isinstance(image, (bytes, bytearray)):
             return _digest(bytes(image))
         if isinstance(image, (str, Path)):
+            if not Path(image).is_file():
+                raise sample.error("image_not_found", f"no such file: {image}")
             stat = os.stat(image)
             memo = (str(image), stat.st_size, stat.st_mtime_ns)
             if memo not in self._files:

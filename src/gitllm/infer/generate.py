@@ -46,9 +46,10 @@ class GenerationSettings:
                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
 
 
-def question_sample(image: ImageSource, question: str | Sequence[Turn], instruction: str = "",
+def question_sample(image: ImageSource | list[ImageSource], question: str | Sequence[Turn], instruction: str = "",
                     row_id: str = "0") -> Sample:
-    """A prompt Sample from an image and a question (or a conversation ending with the user's turn).
+    """A prompt Sample from an image (or a list of them) and a question (or a conversation ending with the
+    user's turn).
 
     An empty question is a ValueError: there is nothing to answer."""
     turns = [Turn("user", question)] if isinstance(question, str) else list(question)
@@ -56,7 +57,7 @@ def question_sample(image: ImageSource, question: str | Sequence[Turn], instruct
         raise ValueError("the conversation must end with the user's question")
     if not turns[-1].text.strip():
         raise ValueError("the question is empty: ask something about the image")
-    return Sample("play", row_id, [image], instruction, turns=turns)
+    return Sample("play", row_id, image if isinstance(image, list) else [image], instruction, turns=turns)
 
 
 def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str | None = None,
@@ -84,7 +85,8 @@ def generate_tokens(
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
     `vision_features` (one (N, Dv) per sample, e.g. `gitllm.infer.features.sample_features`) replace pixels."""
-    assert batch_size >= 1, batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
         for start in range(0, len(samples), batch_size):
@@ -97,10 +99,11 @@ def generate_tokens(
 
 
 def generate_batch(model: GitLLMForCausalLM, tokenizer: Any, batch: dict[str, torch.Tensor],
-                   settings: GenerationSettings) -> list[list[int]]:
-    """New token ids (up to, not including, EOS) for each row of a `prompt_batch`."""
+                   settings: GenerationSettings, **generate_kwargs: Any) -> list[list[int]]:
+    """New token ids (up to, not including, EOS) for each row of a `prompt_batch`; `generate_kwargs` (a
+    streamer, stopping criteria) go to `model.generate`."""
     eos = tokenizer.eos_token_id
-    rows = model.generate(**batch, **settings.kwargs(tokenizer)).tolist()
+    rows = model.generate(**batch, **settings.kwargs(tokenizer), **generate_kwargs).tolist()
     return [row[: row.index(eos)] if eos in row else row for row in rows]
 
 
@@ -161,7 +164,7 @@ def stream_answer(
     def run() -> None:
         try:
             model.generate(**batch, **settings.kwargs(processor.tokenizer), streamer=streamer,
-                           stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]))
+                           stopping_criteria=StoppingCriteriaList([Cancelled(cancel)]))
         except BaseException as err:  # surfaced to the caller after the stream ends
             failure.append(err)
             streamer.end()
@@ -178,7 +181,7 @@ def stream_answer(
         raise failure[0]
 
 
-class _Cancelled(StoppingCriteria):
+class Cancelled(StoppingCriteria):
     """Stops generation once `event` is set (the reader of a stream went away)."""
 
     def __init__(self, event: threading.Event) -> None:

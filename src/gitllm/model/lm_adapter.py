@@ -8,6 +8,8 @@ Everything else runs one generic path through `inputs_embeds`, an explicit GIT m
 - Sliding-window LMs (Mistral, Qwen2, Gemma2) get their window through `create_masks_for_generate`,
   which follows `config.layer_types` / `sliding_window`.
 - flash-attention-2 cannot express a bidirectional image block: refused.
+- Gemma (1-3) scales word embeddings by sqrt(hidden_size) inside its embedding module, so `embed(ids)` is what
+  the decoder sees; image embeddings are passed as they are, and `word_embedding_std` measures the outputs.
 - Unpositioned tokens (`GitLLMConfig.image_positions=False`, heron's GitOPT) need a position id that adds
   nothing: OPT's learned table has a row OPT itself never reads (ids are offset by 2 and start at -1), kept zero.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from transformers import PreTrainedModel
 from transformers.masking_utils import create_masks_for_generate
 
@@ -36,6 +39,19 @@ def check_attention_implementation(name: str | None) -> None:
             f"attn_implementation={name!r} cannot express the GIT mask (image tokens attend to each other "
             f"bidirectionally); use one of {SUPPORTED_ATTENTION}"
         )
+
+
+@torch.no_grad()
+def word_embedding_std(embed: nn.Module, chunk: int = 16384) -> float:
+    """Std of the word embeddings as the decoder receives them: of `embed(ids)` over the whole vocabulary, so a
+    scale the module applies (Gemma's sqrt(hidden_size)) counts; for a plain nn.Embedding, its weight's std."""
+    vocab = embed.weight.shape[0]
+    total = squares = 0.0
+    for ids in torch.arange(vocab, device=embed.weight.device).split(chunk):
+        rows = embed(ids).double()
+        total, squares = total + float(rows.sum()), squares + float(rows.square().sum())
+    count = vocab * embed.weight.shape[1]
+    return ((squares - total * total / count) / (count - 1)) ** 0.5
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from transformers.utils import ModelOutput
 from gitllm.model.config import GitLLMConfig
 from gitllm.model.head_layout import DecodeHead
 from gitllm.model.kv_cache import GrowingCache
-from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation
+from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation, word_embedding_std
 from gitllm.model.projection import build_projection, set_output_scale
 from gitllm.model.quiet import quiet_loading
 from gitllm.model.vision import check_pixel_values, encode_images
@@ -165,7 +165,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         """Start image tokens at the scale of the LLM's word embeddings: the projection's final LayerNorm gain
         becomes their std (a gain of 1 makes image tokens ~7x longer than SmolLM2's words; its effect on
         easy-VQA is within run-to-run spread so far, research/easyvqa/RESULTS.md)."""
-        set_output_scale(self.visual_projection, float(self.get_input_embeddings().weight.detach().float().std()))
+        set_output_scale(self.visual_projection, word_embedding_std(self.get_input_embeddings()))
 
     # ---- embeddings -----------------------------------------------------------------------------------
     def get_input_embeddings(self) -> nn.Module:

@@ -18,7 +18,8 @@ def _list(args: argparse.Namespace) -> int:
     print(f"zoo cache: {root}")
     for entry in ENTRIES.values():
         state, problem = _state(root, entry)
-        print(f"{entry.name:<24} {state:<13} {entry.auto_class:<21} from {entry.distribution} ({entry.license})")
+        source = " ".join(entry.distributions)
+        print(f"{entry.name:<24} {state:<13} {entry.auto_class:<21} from {source} ({entry.license})")
         print(f"{'':<24} {entry.summary}")
         if problem:
             print(f"{'':<24} corrupt: {problem}; `gitllm zoo prepare {entry.name}` prepares it again")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,19 +19,28 @@ def _builder(entry: ZooEntry) -> Builder:
     return getattr(importlib.import_module(module), function)
 
 
-def _build(entry: ZooEntry, source: Path, out_dir: Path, progress: bool) -> None:
-    """Verify the source file, then run the entry's builder into `out_dir` under a tqdm bar."""
+def _build(entry: ZooEntry, paths: list[Path], out_dir: Path, progress: bool) -> None:
+    """Verify the source file(s), join chunks, then run the entry's builder into `out_dir` under a tqdm bar.
+
+    Chunks are joined into a scratch folder inside `out_dir` (the build's temporary folder), removed before
+    the folder is published; a killed build leaves it to the cache's clean-up of stale builds."""
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
     bars_were_enabled = hf_logging.is_progress_bar_enabled()
     if not progress:
         hf_logging.disable_progress_bar()
+    chunked = len(paths) > 1
     try:
-        with tqdm(total=entry.steps + 1, desc=f"preparing {entry.name}", unit="step", disable=not progress) as bar:
+        with tqdm(total=entry.steps + 1 + chunked, desc=f"preparing {entry.name}", unit="step",
+                  disable=not progress) as bar, tempfile.TemporaryDirectory(dir=out_dir) as scratch:
             bar.set_postfix_str("checking source")
-            sources.verify(entry, source)
+            sources.verify(entry, paths)
             bar.update()
+            source = sources.assemble(entry, paths, Path(scratch))
+            if chunked:
+                bar.set_postfix_str("joined chunks")
+                bar.update()
             done = 0
             for label in _builder(entry)(source, out_dir):
                 done += 1
@@ -60,8 +70,8 @@ def prepare(name: str, cache_dir: str | Path | None = None, progress: bool = Tru
         print(f"gitllm zoo: {entry.name} in {target} is damaged ({problem}); preparing it again",
               file=sys.stderr, flush=True)
     sources.check_requirements(entry)
-    source = sources.locate(entry)
-    return cache.publish(root, entry, lambda out_dir: _build(entry, source, out_dir, progress))
+    paths = sources.locate(entry)
+    return cache.publish(root, entry, lambda out_dir: _build(entry, paths, out_dir, progress))
 
 
 def resolve(name_or_path: str) -> str:

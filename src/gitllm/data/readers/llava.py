@@ -19,7 +19,11 @@ def record_to_sample(row: dict[str, Any], source: str, row_id: str, image_folder
     if "id" in row:
         row_id = f"{row_id} (id {row['id']})"
     image = get(row, ("image",), (str, list), source, row_id)
-    images = [image_folder / name for name in ([image] if isinstance(image, str) else image)]
+    names = [image] if isinstance(image, str) else image
+    if not names or not all(isinstance(name, str) for name in names):
+        detail = f"field 'image' must be a path or a list of paths, not {image!r:.60}"
+        raise BadRowError(source, row_id, "missing_field", detail)
+    images = [image_folder / name for name in names]
     conversation = get(row, ("conversations",), list, source, row_id)
     instruction, turns = "", []
     for k, message in enumerate(conversation):
