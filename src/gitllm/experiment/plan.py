@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, load_config
-from gitllm.train.engine import FINAL_DIR
 from gitllm.train.recipes import recipe_names
 
 EXPERIMENTS: dict[str, str] = {  # name -> folder of shipped recipes (`gitllm recipes list`)
@@ -116,6 +115,8 @@ def is_stale(run: Run) -> bool:
 
 
 def is_trained(run: Run) -> bool:
+    from gitllm.train.engine import FINAL_DIR  # here: the `gitllm experiment` parser imports this module, not torch
+
     return (run.run_dir / FINAL_DIR).is_dir() and not is_stale(run)
 
 
