@@ -46,5 +46,4 @@ def test_cli_prepare_prints_time_and_size_then_path(tmp_path: Path, capsys: pyte
 def test_cli_prepare_unknown_name_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert _zoo_cli(["zoo", "prepare", "gpt-17"]) == 1
     known = "smollm2-135m-instruct, dinov2-small, smollm2-135m-random, gemma-3-270m"
-    assert capsys.readouterr().err == f"gitllm zoo prepare: error: no zoo entry 'gpt-17'; known: {known}
-"
+    assert capsys.readouterr().err == f"gitllm zoo prepare: error: no zoo entry 'gpt-17'; known: {known}\n"
