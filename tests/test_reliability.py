@@ -512,7 +512,7 @@ def question_rows(root: Path, n: int, bad: dict[int, dict] | None = None) -> Pat
 # kind -> (argv builder (tmp_path, tiny model folder) -> argv, message of the ValueError)
 CLI_REFUSALS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "ask-batch-size-zero": (lambda root, model: ["ask", "--model", str(model), "--input", str(question_rows(root, 2)),
-                                                 "--batch-size", "0"], "--batch-size must be >= 1"),
+                                                 "--batch-size", "0"], "argument --batch-size: must be at least 1"),
     "ask-out-exists": (lambda root, model: ["ask", "--model", str(model), "--input", str(question_rows(root, 2)),
                                             "--out", str(write_case(root, "old.jsonl", "{}\n"))], "pass --overwrite"),
     "ask-row-has-answer-field": (lambda root, model: ["ask", "--model", str(model), "--input",

@@ -213,8 +213,9 @@ def test_server_options_are_checked_at_start(limits, message) -> None:
 def test_cli_refuses_bad_options_before_loading(capsys) -> None:
     from gitllm.cli import main
 
-    assert main(["serve", "--model", "no-such-model", "--max-waiting", "-1"]) == 2
-    assert "max_waiting must be at least 1" in capsys.readouterr().err
+    assert main(["serve", "--model", "no-such-model", "--max-waiting", "-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gitllm serve: error: ") and "max_waiting must be at least 1" in err
 
 
 def _request(url: str, body: dict | None, headers: dict):
