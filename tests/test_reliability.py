@@ -20,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -402,32 +402,44 @@ def body(url: str = "", question: str = "w1", **extra: Any) -> dict:
 
 
 API_BODIES: dict[str, tuple[Any, int, str]] = {  # kind -> (request body, HTTP status, message part)
-    "body-not-an-object": ([1, 2], 400, "JSON object"),
-    "messages-empty": ({"messages": []}, 400, "non-empty list"),
+    "body-not-an-object": ([1, 2], 400, "valid dictionary"),
+    "messages-empty": ({"messages": []}, 400, "at least 1 item"),
     "message-unknown-role": ({"messages": [{"role": "robot", "content": "x"}]}, 400, "role"),
-    "content-part-unknown": ({"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, 400, "neither"),
+    "content-part-unknown": ({"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, 400, "does not match any of the expected tags"),
     "two-images": ({"messages": [{"role": "user", "content": body()["messages"][0]["content"] * 2}]}, 400,
-                   "exactly one"),
+                   "2 images in one conversation"),
     "remote-image-url": (body("https://example.com/a.png"), 400, "data: URL"),
     "image-not-base64": (body("data:image/png;base64,@@@@"), 400, "not valid base64"),
     "image-not-an-image": (body(data_url(b"plain text")), 400, "not a recognised image"),
     "image-extreme-aspect": (body(data_url(png(Image.new("RGB", (8192, 1))))), 400, "8192x1"),
     "image-over-pixel-limit": (body(data_url(crafted_png_header(12000, 12000))), 413, "over the limit"),
-    "max-tokens-not-a-number": (body(max_tokens="ten"), 400, "must be a number"),
+    "max-tokens-not-a-number": (body(max_tokens="ten"), 400, "max_tokens: Input should be a valid integer"),
     "temperature-out-of-range": (body(temperature=9), 400, "temperature"),
-    "n-above-one": (body(n=2), 400, "n = 1"),
+    "n-above-one": (body(n=2), 400, "n: Input should be less than or equal to 1"),
     "question-empty": (body(question="  "), 400, "empty"),
 }
 
 
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real server (FastAPI) on a tiny saved model; yields its base URL."""
+    from gitllm.play import load_model
+    from gitllm.play.server import Playground
+    from test_play_helpers import running_server, save_tiny
+
+    playground = Playground(*load_model(save_tiny(tmp_path_factory.mktemp("api"))), model_name="tiny")
+    with running_server(playground) as url:
+        yield url
+
+
 @pytest.mark.parametrize("kind", list(API_BODIES))
-def test_api_body(kind: str) -> None:
-    from gitllm.play.api import ApiError, parse_chat_request
+def test_api_body(kind: str, api_server: str) -> None:
+    from test_serve import post
 
     request, status, message = API_BODIES[kind]
-    with pytest.raises(ApiError) as caught:
-        parse_chat_request(request, max_pixels=4096 * 4096)
-    assert caught.value.status == status and message in caught.value.message, caught.value.message
+    got, data = post(api_server + "/v1/chat/completions", request)
+    error = json.loads(data)["error"]["message"]
+    assert got == status and message in error, (got, error)
 
 
 # ---------------------------------------------------------------- Python API arguments (no model needed)
