@@ -24,6 +24,10 @@ class GitLLMConfig(PretrainedConfig):
         prefix_token_ids: LM token ids placed before the image (e.g. BOS), causal: each sees only the prefix
             before it, while image and text attend to them. A pretrained LM parks its attention sink on its
             first position; a prefix takes that place, so the image is read instead of sunk. Empty: pure GIT.
+        num_image_with_embedding: frames per row that get a learnt temporal embedding (HF GIT's field of the
+            same name; `img_temporal_embedding` holds one zero-initialised (1, 1, vision hidden) parameter per
+            frame). More frames per row are then a ValueError. None: no temporal embeddings (frames still
+            work, ordered by their positions alone).
     """
 
     model_type = "gitllm"
@@ -38,6 +42,7 @@ class GitLLMConfig(PretrainedConfig):
     keep_cls: bool = True
     vision_feature_layer: int = -1
     prefix_token_ids: list[int] | None = None
+    num_image_with_embedding: int | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         # An empty dict keeps each half's own attention implementation (None would reset both halves).
@@ -47,6 +52,8 @@ class GitLLMConfig(PretrainedConfig):
             raise ValueError(f"unknown projection {self.projection!r}; known: {sorted(PROJECTIONS)}")
         if self.projection in NEEDS_CLS and not self.keep_cls:
             raise ValueError(f"projection {self.projection!r} reads the CLS token: set keep_cls=True")
+        if self.num_image_with_embedding is not None and self.num_image_with_embedding < 1:
+            raise ValueError(f"num_image_with_embedding must be None or >= 1, not {self.num_image_with_embedding}")
         self.prefix_token_ids = list(self.prefix_token_ids or [])
         vocab = getattr(self.text_config, "vocab_size", None)
         if vocab is not None and not all(0 <= i < vocab for i in self.prefix_token_ids):

@@ -7,10 +7,13 @@ from typing import Any
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
+from gitllm.data.frames import stack_frames
+
 
 class GitLLMProcessor(ProcessorMixin):
     """Turns images and prompts into model inputs: pixel_values (B, C, H, W), input_ids and attention_mask
-    (B, T), text left-padded (the model's `[pad][image][text]` layout; generation continues at the right)."""
+    (B, T), text left-padded (the model's `[pad][image][text]` layout; generation continues at the right).
+    Several images per row (a list of image lists) give pixel_values (B, F, C, H, W) and frame_mask (B, F)."""
 
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
         super().__init__(image_processor, tokenizer, **kwargs)
@@ -34,7 +37,7 @@ class GitLLMProcessor(ProcessorMixin):
 
     def __call__(
         self,
-        images: Image.Image | list[Image.Image] | None = None,
+        images: Image.Image | list[Image.Image] | list[list[Image.Image]] | None = None,
         text: str | list[str] | None = None,
         add_special_tokens: bool = True,
         **kwargs: Any,
@@ -45,6 +48,11 @@ class GitLLMProcessor(ProcessorMixin):
         if text is not None:
             data.update(self.tokenizer(text, padding=True, add_special_tokens=add_special_tokens,
                                        return_tensors="pt", **kwargs))
-        if images is not None:
+        if isinstance(images, list) and any(isinstance(row, (list, tuple)) for row in images):
+            rows = [list(row) if isinstance(row, (list, tuple)) else [row] for row in images]
+            frames = [[self.image_processor(image, return_tensors="pt")["pixel_values"][0] for image in row]
+                      for row in rows]
+            data["pixel_values"], data["frame_mask"] = stack_frames(frames)
+        elif images is not None:
             data.update(self.image_processor(images, return_tensors="pt"))
         return BatchFeature(data)

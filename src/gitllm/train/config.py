@@ -33,6 +33,7 @@ class ModelSpec:
     image_size: int | None = None  # resize images to this square size (None: the image processor's own)
     prefix: str = ""  # text placed before the image, e.g. "<|im_start|>" (GitLLMConfig.prefix_token_ids)
     word_scale: bool = False  # projection LayerNorm gain = the LLM's word-embedding std (match_word_scale)
+    num_image_with_embedding: int | None = None  # frames with a temporal embedding (None: none; frames still work)
 
 
 @dataclass
