@@ -30,12 +30,12 @@ def test_hits_misses_and_persistence(tmp_path: Path) -> None:
     assert cache.fill(samples, sample_keys, model, encoder.pixels) == 2  # only the two new images
     assert cache.fill(samples, sample_keys, model, encoder.pixels) == 0
     again = FeatureCache(identity, tmp_path / "cache")  # another run reads what this one wrote
-    assert len(again) == 6 and all(k in again for k in sample_keys)
+    assert len(again) == 6 and all(k in again for (k,) in sample_keys)
     pixels = torch.stack([encoder.pixels(s.load_image()) for s in samples])
     with torch.no_grad():
         fresh = model.encode_images(pixels)
-    cached = torch.stack([again.get(k) for k in sample_keys]).float()
-    assert cached.shape == fresh.shape and again.get(sample_keys[0]).dtype == torch.float16
+    cached = torch.stack([again.sample(k) for k in sample_keys]).float()
+    assert cached.shape == fresh.shape and again.get(sample_keys[0][0]).dtype == torch.float16
     torch.testing.assert_close(cached, fresh, atol=2e-3, rtol=2e-3)
 
 

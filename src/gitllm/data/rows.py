@@ -23,6 +23,7 @@ REASONS: tuple[str, ...] = (
     "image_too_large",   # over the decompression-bomb pixel limit
     "image_not_found",   # the referenced image file does not exist
     "too_long",          # the encoded text exceeds max_length (an answer is never cut)
+    "frame_sizes",       # a sample's frames come out of the image processor at different sizes
 )
 
 

@@ -35,9 +35,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     fill_prompt_defaults(args)
     options = {"instruction": args.instruction} if args.instruction else {}
-    samples, policy = load_samples(args.data, args.format, args.limit, **options)
-    policy.report()
     model, processor = load_model(args.model, args.dtype)
+    samples, policy = load_samples(args.data, args.format, args.limit, model.config.num_image_with_embedding,
+                                   **options)
+    policy.report()
     with compute_in(args.autocast):
         metrics = evaluate(model, processor, samples, args.template,
                            GenerationSettings(max_new_tokens=args.max_new_tokens), args.batch_size, args.out_dir,

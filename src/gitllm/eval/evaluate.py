@@ -24,13 +24,13 @@ def question_and_reference(sample: Sample) -> tuple[str, str]:
     return sample.conversation[-2].text, sample.conversation[-1].text
 
 
-def load_samples(data: str, format: str | None = None, limit: int | None = None,
+def load_samples(data: str, format: str | None = None, limit: int | None = None, max_frames: int | None = None,
                  **read_options: Any) -> tuple[list[Sample], RowPolicy]:
-    """Up to `limit` samples with an answer to compare against, images decoded once; bad rows (unreadable
-    images included) are skipped and counted in the returned policy."""
+    """Up to `limit` samples with an answer to compare against, images (frames: `max_frames` at most, sampled
+    evenly) decoded once; bad rows (unreadable images included) are skipped and counted in the returned policy."""
     policy = RowPolicy(skip_bad=True)
     answered = (s for s in read(data, format, policy, **read_options) if s.conversation[-1].role == "assistant")
-    decoded = (policy.guard(lambda s: replace(s, images=[s.load_image()]), s) for s in answered)
+    decoded = (policy.guard(lambda s: replace(s, images=s.load_images(max_frames=max_frames)), s) for s in answered)
     return list(islice((s for s in decoded if s is not None), limit)), policy
 
 
@@ -60,7 +60,7 @@ def evaluate(
     later evaluation with the same encoder. With `out_dir`: metrics.json, answers.jsonl and gallery.html are
     written there."""
     if isinstance(samples, str):
-        samples, policy = load_samples(samples, limit=limit)
+        samples, policy = load_samples(samples, limit=limit, max_frames=model.config.num_image_with_embedding)
         policy.report()
     if not samples:
         raise ValueError("no samples with answers to evaluate")

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from gitllm.data import Sample
 from gitllm.data.readers.common import jsonl_rows, parse_json
-from gitllm.data.readers.user import IMAGE_SUFFIXES
+from gitllm.data.images import IMAGE_SUFFIXES
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.play.generate import GenerationSettings, generate_answers, question_sample
 

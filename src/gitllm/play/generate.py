@@ -60,10 +60,12 @@ def question_sample(image: ImageSource, question: str | Sequence[Turn], instruct
 
 
 def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str,
-                 vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                 vision_features: Sequence[torch.Tensor] | None = None,
+                 max_frames: int | None = None) -> dict[str, torch.Tensor]:
     """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)
-    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv)."""
-    encoder = Encoder(processor.tokenizer, processor.image_processor, template)
+    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv); samples with several images give
+    frames (B, F, ...) and frame_mask (B, F), `max_frames` per sample at most (see `Collator`)."""
+    encoder = Encoder(processor.tokenizer, processor.image_processor, template, max_frames=max_frames)
     if vision_features is None:
         rows = [encoder.prompt(sample) for sample in samples]
     else:
@@ -89,7 +91,8 @@ def generate_tokens(
         for start in range(0, len(samples), batch_size):
             chunk = slice(start, start + batch_size)
             batch = prompt_batch(processor, samples[chunk], template,
-                                 None if vision_features is None else vision_features[chunk])
+                                 None if vision_features is None else vision_features[chunk],
+                                 model.config.num_image_with_embedding)
             rows += generate_batch(model, processor.tokenizer, batch, settings)
             bar.update(len(batch["input_ids"]))
     return rows
@@ -149,7 +152,7 @@ def stream_answer(
     if settings.num_beams > 1:
         yield generate_answers(model, processor, [sample], template, settings)[0]
         return
-    batch = prompt_batch(processor, [sample], template)
+    batch = prompt_batch(processor, [sample], template, max_frames=model.config.num_image_with_embedding)
     streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                     timeout=STREAM_TIMEOUT_S)
     failure: list[BaseException] = []

@@ -56,6 +56,7 @@ class DataSpec:
     instruction: str = ""
     label_mode: Literal["answer", "all"] = "answer"
     max_length: int = 512
+    max_frames: int | None = None  # frames per sample, sampled evenly (None: model.num_image_with_embedding, else all)
     skip_bad: bool = False
 
 

@@ -66,18 +66,19 @@ def split_samples(spec: DataSpec, seed: int = 0) -> tuple[list[Sample], list[Sam
 
 
 class FeatureDataset(Dataset):
-    """Rows with `vision_features` (N, Dv) from the cache instead of `pixel_values`."""
+    """Rows with `vision_features` (N, Dv), or (F, N, Dv) for frames, from the cache instead of `pixel_values`."""
 
-    def __init__(self, samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, keys: Sequence[str]) -> None:
-        # Contract: every image is in the cache (fill it first).
-        assert all(k in cache for k in keys), "fill the feature cache before building a FeatureDataset"
+    def __init__(self, samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache,
+                 keys: Sequence[Sequence[str]]) -> None:
+        # Contract: every frame is in the cache (fill it first).
+        assert all(k in cache for frame_keys in keys for k in frame_keys), "fill the feature cache first"
         self.samples, self.encoder, self.cache, self.keys = samples, encoder, cache, keys
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self.encoder.text(self.samples[index]) | {"vision_features": self.cache.get(self.keys[index])}
+        return self.encoder.text(self.samples[index]) | {"vision_features": self.cache.sample(self.keys[index])}
 
 
 def cached_dataset(samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, model: Any,
