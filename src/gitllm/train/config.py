@@ -263,8 +263,8 @@ def validate(config: TrainConfig) -> None:
 
 
 def _is_virtual(source: str) -> bool:
-    """Sources that are not local paths: package datasets (easyvqa:...) and hub streams (hf:...)."""
-    return source.startswith(("easyvqa", "hf:"))
+    """Sources that are not local paths: package datasets (easyvqa:..., shapesvideo:...) and hub streams (hf:...)."""
+    return source.startswith(("easyvqa", "shapesvideo", "hf:"))
 
 
 def dump_config(config: TrainConfig, path: Path) -> None:

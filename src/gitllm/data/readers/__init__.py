@@ -1,6 +1,7 @@
 """Readers by format name: each `reader(source, policy, **options)` lazily yields Samples.
 
-Formats: m3it (jsonl), m3it-parquet, m3it-hub (`datasets` streaming), llava, easyvqa, folder, csv, jsonl.
+Formats: m3it (jsonl), m3it-parquet, m3it-hub (`datasets` streaming), llava, easyvqa, shapesvideo (generated
+offline), folder, csv, jsonl.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers import easyvqa, llava, m3it, user
+from gitllm.data.readers import easyvqa, llava, m3it, shapes_video, user
 from gitllm.data.rows import RowPolicy
 from gitllm.data.schema import Sample
 
@@ -22,6 +23,7 @@ READERS: dict[str, Reader] = {
     "m3it-hub": m3it.read_hub,
     "llava": llava.read,
     "easyvqa": easyvqa.read,
+    "shapesvideo": shapes_video.read,
     "folder": user.read_folder,
     "csv": user.read_table,
     "jsonl": user.read_table,
@@ -44,6 +46,8 @@ def detect_format(source: str) -> str:
     path = Path(source)
     if source.startswith("easyvqa"):
         return "easyvqa"
+    if source.startswith("shapesvideo"):
+        return "shapesvideo"
     if source.startswith("hf:"):
         return "m3it-hub"
     if path.is_dir():
