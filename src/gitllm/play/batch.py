@@ -19,8 +19,9 @@ Row = tuple[dict[str, Any], Sample]  # (fields written out, prompt)
 
 def read_questions(source: str | Path, question: str | None = None, instruction: str = "") -> list[Row]:
     """Rows from a folder of images (each asked `question`) or a JSONL file of `{"image": path, "question":
-    text, ...}` objects (relative paths start at the file's folder; `question` is the default; other fields
-    are copied to the output). A bad row is a ValueError naming its line; images load when answered."""
+    text, ...}` objects (`image` may be a list of paths, read together as frames; relative paths start at the
+    file's folder; `question` is the default; other fields are copied to the output). A bad row is a
+    ValueError naming its line; images load when answered."""
     path = Path(source)
     if path.is_dir():
         if not question:
@@ -33,12 +34,14 @@ def read_questions(source: str | Path, question: str | None = None, instruction:
     rows = []
     for line_number, line in jsonl_rows(path):
         row = parse_json(str(path), line_number, line)
-        text = row.get("question", question)
-        if not isinstance(row.get("image"), str) or not isinstance(text, str):
-            raise ValueError(f"{path} line {line_number}: needs string fields 'image' and 'question'")
+        text, image = row.get("question", question), row.get("image")
+        names = image if isinstance(image, list) else [image]
+        if not all(isinstance(name, str) for name in names) or not isinstance(text, str):
+            raise ValueError(f"{path} line {line_number}: needs 'image' (a path or a list of paths) and a "
+                             "string 'question'")
         try:
             rows.append(({**row, "question": text},
-                         question_sample(path.parent / row["image"], text, instruction, line_number)))
+                         question_sample([path.parent / n for n in names], text, instruction, line_number)))
         except ValueError as err:
             raise ValueError(f"{path} line {line_number}: {err}") from None
     return rows

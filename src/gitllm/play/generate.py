@@ -46,17 +46,21 @@ class GenerationSettings:
                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
 
 
-def question_sample(image: ImageSource, question: str | Sequence[Turn], instruction: str = "",
-                    row_id: str = "0") -> Sample:
-    """A prompt Sample from an image and a question (or a conversation ending with the user's turn).
+def question_sample(image: ImageSource | Sequence[ImageSource], question: str | Sequence[Turn],
+                    instruction: str = "", row_id: str = "0") -> Sample:
+    """A prompt Sample from an image (or several, read as frames in order) and a question (or a conversation
+    ending with the user's turn).
 
-    An empty question is a ValueError: there is nothing to answer."""
+    An empty question or image list is a ValueError: there is nothing to answer."""
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not images:
+        raise ValueError("no image: give at least one")
     turns = [Turn("user", question)] if isinstance(question, str) else list(question)
     if not turns or turns[-1].role != "user":
         raise ValueError("the conversation must end with the user's question")
     if not turns[-1].text.strip():
         raise ValueError("the question is empty: ask something about the image")
-    return Sample("play", row_id, [image], instruction, turns=turns)
+    return Sample("play", row_id, images, instruction, turns=turns)
 
 
 def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str,
@@ -124,7 +128,7 @@ def generate_answers(
 def ask(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
-    images: Sequence[ImageSource],
+    images: Sequence[ImageSource | Sequence[ImageSource]],
     questions: Sequence[str],
     template: str = "git-llm",
     instruction: str = "",
@@ -132,9 +136,11 @@ def ask(
     progress: bool = False,
     **settings: Any,
 ) -> list[str]:
-    """Answer `questions[i]` about `images[i]` (paths, bytes or PIL images); `settings`: GenerationSettings fields."""
+    """Answer `questions[i]` about `images[i]` (a path, bytes or PIL image, or a list of them read together as
+    frames); `settings`: GenerationSettings fields."""
     if len(images) != len(questions):
-        raise ValueError(f"{len(images)} images but {len(questions)} questions (one image per question)")
+        raise ValueError(f"{len(images)} images but {len(questions)} questions (one image or image list per "
+                         "question)")
     samples = [question_sample(image, q, instruction, str(i)) for i, (image, q) in enumerate(zip(images, questions))]
     return generate_answers(model, processor, samples, template, GenerationSettings(**settings), batch_size, progress)
 
