@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gitllm.cli import main
 from gitllm.train import TrainConfig, load_config
 from gitllm.train.cli import register
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+from gitllm.train.recipes import RECIPES_DIR, recipe_names, recipe_path
 
 
 def test_yaml_and_overrides(tmp_path: Path) -> None:
@@ -66,9 +66,40 @@ def test_cli_parses_overrides() -> None:
     assert args.run_dirs == ["a", "b"]
 
 
-def test_shipped_recipes_load() -> None:
-    """Every recipe under configs/ (but accelerate files) is a valid config (paper ones name hub ids)."""
-    recipes = [p for p in CONFIGS.rglob("*.yaml") if "accelerate" not in p.parts]
-    assert len(recipes) >= 14
-    for recipe in recipes:
-        load_config(recipe)
+def test_shipped_recipes_load_by_name() -> None:
+    """Every shipped training recipe (all but the accelerate launcher files) loads by name, with or without
+    `.yaml` (paper ones name hub ids); relative `base:` files resolve inside the package."""
+    names = recipe_names(training_only=True)
+    assert len(names) >= 14 and "exp1-modules/offline/proj+lora" in names and "demo/easyvqa" in names
+    assert not any(name.startswith("accelerate/") for name in names)
+    for name in names:
+        load_config(name)
+    config = load_config("exp1-modules/offline/proj+lora.yaml")
+    assert config.groups == ["proj", "lora"] and config.model.image_size == 98  # from ../../offline-base.yaml
+    assert "accelerate/ddp-8gpu" in recipe_names() and "accelerate/deepspeed/zero1.json" in recipe_names()
+
+
+def test_user_file_wins_over_a_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    own = tmp_path / "exp1-modules" / "offline" / "proj+lora.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text("groups: [proj]\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config("exp1-modules/offline/proj+lora.yaml").groups == ["proj"]
+    assert recipe_path("exp1-modules/offline/proj+lora") == RECIPES_DIR / "exp1-modules/offline/proj+lora.yaml"
+
+
+@pytest.mark.parametrize("name", ["exp1-modules/offline/proj+lorra", "../train/recipes.py", "/no/such/file.yaml", ""])
+def test_unknown_recipe_names_its_fix(name: str) -> None:
+    with pytest.raises(ValueError, match="gitllm recipes list") as err:
+        recipe_path(name)
+    if "lorra" in name:
+        assert "close matches: exp1-modules/offline/proj+lora" in str(err.value)
+
+
+def test_recipes_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recipes", "list"]) == 0
+    assert capsys.readouterr().out.split() == recipe_names()
+    assert main(["recipes", "show", "demo/easyvqa"]) == 0
+    assert capsys.readouterr().out == (RECIPES_DIR / "demo" / "easyvqa.yaml").read_text()
+    assert main(["recipes", "path", "accelerate/ddp-8gpu"]) == 0
+    assert Path(capsys.readouterr().out.strip()) == (RECIPES_DIR / "accelerate" / "ddp-8gpu.yaml").resolve()

@@ -1,6 +1,6 @@
-"""Experiment 1 offline: train every configs/exp1-modules/offline recipe one after another, then score each on
-a fixed slice of the easy-VQA test set with `gitllm.eval` (greedy generation, exact match) and write the table
-and the plot here.
+"""Experiment 1 offline: train every shipped exp1-modules/offline recipe one after another, then score each on a
+fixed slice of the easy-VQA test set with `gitllm.eval` (greedy generation, exact match) and write the table and
+the plot here.
 
     .venv/bin/python docs/exp1/run_exp1.py [--recipes proj proj+lora ...] [--questions 200] [--set key=value ...]
 
@@ -26,7 +26,7 @@ from gitllm.train.plot import plot_runs
 from gitllm.train.state import load_trainable
 
 HERE = Path(__file__).resolve().parent
-RECIPES = HERE.parents[1] / "configs" / "exp1-modules" / "offline"
+RECIPES = "exp1-modules/offline"  # shipped recipes: gitllm recipes list
 ORDER = ["proj", "proj+lora", "proj+llm", "proj+vit", "proj+head", "proj+lora+vit", "proj+lora+head"]
 
 
@@ -69,7 +69,7 @@ def main() -> None:
         run_dir = Path(args.runs) / name
         if not args.no_train:
             started = time.perf_counter()
-            result = train(load_config(RECIPES / f"{name}.yaml", [f"output_dir={run_dir}", *args.overrides]))
+            result = train(load_config(f"{RECIPES}/{name}", [f"output_dir={run_dir}", *args.overrides]))
             results[name] = {"overrides": args.overrides,
                              "train_seconds": round(time.perf_counter() - started), "steps": result.steps,
                              "final_train_loss": result.train_loss, "final_val_loss": result.eval_loss,
@@ -111,7 +111,7 @@ def write_table(results: dict, runs: Path) -> None:
     yes = [sum(s.outputs == "yes" for s in qs) / len(qs) for qs in (small, full)]
     overrides = sorted({" ".join(r.get("overrides", [])) or "none" for r in results.values()})
     lines.append(f"\nAlways answering \"yes\" scores {yes[0]:.1%} (40 q) / {yes[1]:.1%} (200 q). Settings: "
-                 f"configs/exp1-modules/offline/<groups>.yaml with overrides {overrides}; the questions are spread "
+                 f"recipes {RECIPES}/<groups> with overrides {overrides}; the questions are spread "
                  "evenly over the easy-VQA test set, the 40 a subset of the 200; greedy answers, exact match.")
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

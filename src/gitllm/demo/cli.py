@@ -10,7 +10,8 @@ from gitllm.demo.run import RECIPE, TRAIN_BUDGET_S, run_demo, summary
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="zoo -> train on easy-VQA -> evaluate -> ask -> visual words")
     parser.add_argument("--out-dir", default="runs/demo")
-    parser.add_argument("--config", default=str(RECIPE), help="training recipe (default: the demo's)")
+    parser.add_argument("--config", default=RECIPE,
+                        help="training recipe: a shipped recipe's name (gitllm recipes list) or a YAML file")
     parser.add_argument("overrides", nargs="*", help="training-config key=value overrides, e.g. max_steps=10")
     parser.add_argument("--retrain", action="store_true", help="train again even if OUT_DIR/run has a model")
     parser.add_argument("--budget", type=float, default=TRAIN_BUDGET_S, help="training stops after this many seconds")

@@ -1,11 +1,10 @@
 """`gitllm demo`: the whole mission offline in one command, through the public APIs a user would call.
 
-Prepares the zoo (SmolLM2-135M-Instruct + DINOv2-S), trains a GIT-LLM on easy-VQA with the recipe in
-`configs/demo/easyvqa.yaml` (`gitllm.train.train`, frozen-encoder feature cache on), evaluates greedy exact
-match on the easy-VQA test set (`gitllm.eval.evaluate`), answers questions about test images and
-scikit-image's chelsea.png (`gitllm.play.ask`), draws the visual words of chelsea.png
-(`gitllm.play.visual_words`) and the loss curve (`gitllm.train.plot.plot_runs`). A second run reuses the
-trained model and the feature cache unless `retrain`.
+Prepares the zoo (SmolLM2-135M-Instruct + DINOv2-S), trains a GIT-LLM on easy-VQA with the shipped recipe
+`demo/easyvqa` (`gitllm.train.train`, frozen-encoder feature cache on), evaluates greedy exact match on the
+easy-VQA test set (`gitllm.eval.evaluate`), answers questions about test images and scikit-image's chelsea.png
+(`gitllm.play.ask`), draws the visual words of chelsea.png (`gitllm.play.visual_words`) and the loss curve
+(`gitllm.train.plot.plot_runs`). A second run reuses the trained model and the feature cache unless `retrain`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-RECIPE = Path(__file__).resolve().parents[3] / "configs" / "demo" / "easyvqa.yaml"
+RECIPE = "demo/easyvqa"  # a shipped recipe's name (gitllm.train.recipes)
 ZOO_PARTS = ("dinov2-small", "smollm2-135m-instruct")
 TEST_SET = "easyvqa:test"
 CHELSEA_QUESTIONS = ("what color is the shape?", "what shape is in the image?", "is there a cat in the image?")

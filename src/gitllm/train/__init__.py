@@ -2,7 +2,7 @@
 merging and loss-curve plots.
 
     from gitllm.train import train
-    result = train("configs/exp1-modules/offline/proj+lora.yaml")
+    result = train("exp1-modules/offline/proj+lora")  # a shipped recipe (gitllm recipes list) or a YAML file
 """
 
 from gitllm.train.config import DataSpec, LoraSpec, ModelSpec, OptimSpec, TrainConfig, load_config

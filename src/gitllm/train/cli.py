@@ -1,4 +1,5 @@
-"""`gitllm train CONFIG [key=value ...]`, `gitllm merge RUN_DIR OUT`, `gitllm plot RUN_DIR... --out PNG`."""
+"""`gitllm train CONFIG [key=value ...]`, `gitllm merge RUN_DIR OUT`, `gitllm plot RUN_DIR... --out PNG`,
+`gitllm recipes list|show NAME|path NAME`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a GIT-LLM from a YAML config (key=value overrides)")
-    train.add_argument("config", help="YAML file (see configs/)")
+    train.add_argument("config", help="a shipped recipe's name (gitllm recipes list) or a YAML file")
     train.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. optim.lr=1e-4 groups=[proj]")
     train.add_argument("--merge", action="store_true", help="also write OUTPUT_DIR/merged, a plain model")
     train.set_defaults(func=_train)
@@ -24,6 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plot.add_argument("--title", default="")
     plot.add_argument("--smooth", type=int, default=1, help="average the training loss over N logged points")
     plot.set_defaults(func=_plot)
+
+    recipes = subparsers.add_parser("recipes", help="the training recipes shipped with gitllm, by name")
+    actions = recipes.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every recipe's name (accelerate/...: accelerate launcher configs)")
+    show = actions.add_parser("show", help="print a recipe's YAML (copy it to edit your own)")
+    show.add_argument("name")
+    path = actions.add_parser("path", help="print a recipe's file path (e.g. for accelerate launch --config_file)")
+    path.add_argument("name")
+    recipes.set_defaults(func=_recipes)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -49,4 +59,16 @@ def _plot(args: argparse.Namespace) -> int:
     from gitllm.train.plot import plot_runs
 
     print(f"loss curves -> {plot_runs(args.run_dirs, args.out, args.title, args.smooth)}")
+    return 0
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    from gitllm.train.recipes import recipe_names, recipe_path
+
+    if args.action == "list":
+        print("\n".join(recipe_names()))
+    elif args.action == "show":
+        print(recipe_path(args.name).read_text(encoding="utf-8"), end="")
+    else:
+        print(recipe_path(args.name).resolve())
     return 0

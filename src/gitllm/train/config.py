@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gitllm.train.recipes import recipe_path
+
 CONFIG_FILE_NAME = "train_config.yaml"
 
 
@@ -38,8 +40,12 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    """Sources are anything `gitllm.data.read` takes; `val` empty -> the last `val_size` train samples.
-    `streaming` reads the (one) train source lazily, for corpora too large to list (needs max_steps)."""
+    """Sources are anything `gitllm.data.read` takes; `val` empty -> `val_size` train samples held out: the
+    last ones (`val_by: row`) or every question of whole images (`val_by: image`, the same images for every
+    seed, so no validation image is trained on). `streaming` reads the (one) train source lazily, for corpora
+    too large to list (needs max_steps). `balance_answers` redraws the training rows so that each question
+    text's answers are equally frequent: the question alone then predicts nothing, which pushes a model to read
+    the image (the idea of VQA v2's balanced pairs)."""
 
     train: list[str] = field(default_factory=lambda: ["easyvqa:train"])
     val: list[str] = field(default_factory=list)
@@ -50,6 +56,8 @@ class DataSpec:
     streaming: bool = False
     shuffle: bool = False  # read every train row, shuffle (config seed), then take max_train_samples + val_size
     val_size: int = 200
+    val_by: Literal["row", "image"] = "row"
+    balance_answers: bool = False
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     template: str = "git-llm"
@@ -209,10 +217,11 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(source: str | Path | dict[str, Any] | TrainConfig, overrides: list[str] = ()) -> TrainConfig:
-    """A checked TrainConfig from a YAML file, a mapping or a TrainConfig, with `key=value` overrides."""
+    """A checked TrainConfig from a YAML file, a shipped recipe's name (`exp1-modules/offline/proj+lora`, see
+    `gitllm.train.recipes`), a mapping or a TrainConfig, with `key=value` overrides."""
     if isinstance(source, TrainConfig):
         source = dataclasses.asdict(source)
-    data = dict(source) if isinstance(source, dict) else read_yaml(Path(source))
+    data = dict(source) if isinstance(source, dict) else read_yaml(recipe_path(source))
     config = from_dict(TrainConfig, apply_overrides(data, list(overrides)))
     validate(config)
     return config

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -50,19 +51,78 @@ def _train_samples(spec: DataSpec, limit: int | None, seed: int) -> list[Sample]
 
 
 def split_samples(spec: DataSpec, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
-    """(train, val): `val` sources when given, else the last `val_size` train samples held out.
-    With `streaming`, train is empty (the caller streams it) and val must come from `val` sources."""
+    """(train, val): `val` sources when given, else `val_size` train samples held out (`DataSpec.val_by`);
+    train rows redrawn by `balance_answers` when asked. With `streaming`, train is empty (the caller streams
+    it) and val must come from `val` sources."""
+    train, val = _split(spec, seed)
+    return (balance_answers(train, seed) if spec.balance_answers else train), val
+
+
+def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
     if spec.val:
         train = [] if spec.streaming else _train_samples(spec, spec.max_train_samples, seed)
         return train, read_samples(spec, spec.val, spec.max_val_samples, spec.val_split)
     if spec.streaming:
         raise ValueError("config key 'data.val': streaming needs separate val sources")
+    if spec.val_by == "image":
+        train, val = hold_out_images(read_samples(spec, spec.train, None, spec.split), spec.val_size)
+        if spec.shuffle:
+            random.Random(seed).shuffle(train)
+        return train[: spec.max_train_samples], val[: spec.max_val_samples]
     limit = None if spec.max_train_samples is None else spec.max_train_samples + spec.val_size
     samples = _train_samples(spec, limit, seed)
     if len(samples) <= spec.val_size:
         raise ValueError(f"config key 'data.val_size': {spec.val_size} held out of only {len(samples)} samples")
     val = samples[len(samples) - spec.val_size :][: spec.max_val_samples]
     return samples[: len(samples) - spec.val_size], val
+
+
+def hold_out_images(samples: Sequence[Sample], val_size: int) -> tuple[list[Sample], list[Sample]]:
+    """(train, val) with every sample of an image on one side: whole images, taken in the order of their
+    content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows."""
+    keys = ImageKeys()
+    by_image: dict[str, list[int]] = defaultdict(list)
+    for i, sample in enumerate(samples):
+        by_image[keys(sample)].append(i)
+    held: set[int] = set()
+    for key in sorted(by_image):
+        if len(held) >= val_size:
+            break
+        held.update(by_image[key])
+    if len(held) >= len(samples):
+        raise ValueError(f"config key 'data.val_size': {val_size} rows held out by image leave no training rows "
+                         f"({len(samples)} rows of {len(by_image)} images)")
+    return [s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held]
+
+
+def balance_answers(samples: Sequence[Sample], seed: int) -> list[Sample]:
+    """As many rows as `samples`, redrawn so that within each question text every answer is equally frequent;
+    each question text keeps its share of rows. Rows are drawn without replacement until an answer's rows run
+    out, then again in a new order. Rows without a question (captions) are kept as they are."""
+    rng = random.Random(seed)
+    groups: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
+    out: list[Sample] = []
+    for sample in samples:
+        question, answer = ([""] + [" ".join(t.text.lower().split()) for t in sample.conversation])[-2:]
+        if question:
+            groups[question][answer].append(sample)
+        else:
+            out.append(sample)
+    for by_answer in groups.values():
+        answers = sorted(by_answer)
+        size = sum(len(rows) for rows in by_answer.values())
+        draws = {a: _cycle(by_answer[a], rng) for a in answers}
+        out += [next(draws[answers[k % len(answers)]]) for k in range(size)]
+    rng.shuffle(out)
+    return out
+
+
+def _cycle(rows: list[Sample], rng: random.Random) -> Iterator[Sample]:
+    """`rows` in a random order, again and again (a new order each pass)."""
+    while True:
+        order = list(rows)
+        rng.shuffle(order)
+        yield from order
 
 
 class FeatureDataset(Dataset):

@@ -185,7 +185,7 @@ def resume_checkpoint(config: TrainConfig) -> str | None:
 
 
 def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallback] = ()) -> TrainResult:
-    """Run a training config (file, mapping or TrainConfig) end to end; returns the final losses.
+    """Run a training config (file, shipped recipe name, mapping or TrainConfig) end to end; returns the final losses.
 
     Writes OUTPUT_DIR/train_config.yaml, metrics.jsonl, tensorboard/, checkpoint-N/ (every save_steps),
     final/ (trainable.safetensors, adapter/ in PEFT format when LoRA trains, the processor) and, with
