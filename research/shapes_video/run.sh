@@ -7,7 +7,7 @@ GITLLM=${GITLLM:-gitllm}
 embed=$([ "$kind" = temporal ] && echo 4 || echo null)
 out=runs/shapes-order/$kind-seed$seed
 start=$(date +%s)
-"$GITLLM" train configs/video/shapes-order.yaml seed=$seed model.num_image_with_embedding=$embed output_dir=$out \
+"$GITLLM" train video/shapes-order seed=$seed model.num_image_with_embedding=$embed output_dir=$out \
   "name=shapes order ($kind)"
 trained=$(date +%s)
 "$GITLLM" eval --model $out --data shapesvideo:test --limit 1000 --batch-size 32 --max-new-tokens 4 \
