@@ -79,11 +79,12 @@ def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
 
 def hold_out_images(samples: Sequence[Sample], val_size: int) -> tuple[list[Sample], list[Sample]]:
     """(train, val) with every sample of an image on one side: whole images, taken in the order of their
-    content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows."""
+    content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows.
+    A sample with several images (frames) belongs to its whole image list."""
     keys = ImageKeys()
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, sample in enumerate(samples):
-        by_image[keys(sample)].append(i)
+        by_image["+".join(keys(sample))].append(i)
     held: set[int] = set()
     for key in sorted(by_image):
         if len(held) >= val_size:
