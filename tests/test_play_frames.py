@@ -87,3 +87,22 @@ def test_visual_words_per_frame_carry_each_frames_temporal_embedding(saved, tmp_
     for k, words in enumerate(frames):
         assert words.token_ids == nearest_tokens(tokens[17 * k : 17 * (k + 1)], vocab).tolist()
     assert frames[1].token_ids != visual_words(model, processor, paths[1], sanity_tokens=0).token_ids
+
+
+def test_evaluate_reads_videos_with_and_without_the_feature_cache(saved, tmp_path) -> None:
+    from PIL import Image
+
+    from gitllm.eval.evaluate import evaluate
+    from gitllm.eval.gallery import frame_strip
+
+    folder, _ = saved
+    model, processor = load_model(folder)
+    settings = GenerationSettings(max_new_tokens=3)
+    plain = evaluate(model, processor, "shapesvideo:test", settings=settings, limit=4, progress=False,
+                     out_dir=tmp_path / "plain")
+    cached = evaluate(model, processor, "shapesvideo:test", settings=settings, limit=4, progress=False,
+                      feature_cache=True, cache_dir=tmp_path / "cache")
+    assert plain["samples"] == plain["vqa_count"] == 4 and abs(plain["loss"] - cached["loss"]) < 1e-2
+    strip = frame_strip([Image.new("RGB", (64, 64))] * 3)
+    assert strip.size == (3 * 64 + 2 * 4, 64)
+    assert (tmp_path / "plain" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 4

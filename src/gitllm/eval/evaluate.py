@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gitllm.data import RowPolicy, Sample, read
-from gitllm.eval.gallery import GalleryItem, write_gallery
+from gitllm.eval.gallery import GalleryItem, frame_strip, write_gallery
 from gitllm.eval.loss import validation_loss
 from gitllm.eval.metrics import caption_scores, exact_match, normalize_answer
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
@@ -95,5 +95,5 @@ def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], a
             rows.write(json.dumps({"source": sample.source, "row_id": sample.row_id, "question": question,
                                    "reference": reference, "answer": answer, "correct": correct}) + "\n")
             if gallery_limit is None or len(items) < gallery_limit:
-                items.append(GalleryItem(sample.load_image(), question, reference, answer, correct))
+                items.append(GalleryItem(frame_strip(sample.load_images()), question, reference, answer, correct))
     write_gallery(items, out / "gallery.html", title=f"gitllm eval: {len(samples)} samples")
