@@ -181,6 +181,10 @@ def test_bad_frames_are_clear_errors() -> None:
         model(ids, pixel_values=_frames(1, 2), frame_mask=torch.ones(1, 3))
     with pytest.raises(ValueError, match="frame_mask goes with frames"):
         model(ids, pixel_values=_frames(1, 1)[:, 0], frame_mask=torch.ones(1, 1))
+    unlimited = tiny_model()  # 128 positions: 8 frames of 17 tokens do not fit, 2 real of 8 do
+    with pytest.raises(ValueError, match=r"136 image tokens \+ 6 text tokens = 142 exceed .* or give fewer frames"):
+        unlimited(ids, pixel_values=_frames(1, 8))
+    assert unlimited(ids, pixel_values=_frames(1, 8), frame_mask=torch.tensor([[1, 1] + [0] * 6])).logits.shape[1] == 6
     with pytest.raises(ValueError, match="num_image_with_embedding must be None or >= 1"):
         tiny_model(num_image_with_embedding=0)
 

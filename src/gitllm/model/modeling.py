@@ -269,12 +269,13 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         prefix_ids = torch.tensor(self.config.prefix_token_ids, dtype=input_ids.dtype, device=input_ids.device)
         num_prefix = len(prefix_ids)
         max_positions = self.lm_adapter.max_positions
-        image_lengths = num_image if image_mask is None else image_mask.sum(-1)
-        lengths = num_prefix + image_lengths + attention_mask.sum(-1)
-        longest = int(lengths.max())
+        row_image = num_image  # the image tokens of the longest row
+        if image_mask is None:
+            longest = num_prefix + num_image + int(attention_mask.sum(-1).max())
+        else:
+            lengths = image_mask.sum(-1) + attention_mask.sum(-1) + num_prefix
+            longest, row_image = int(lengths.max()), int(image_mask.sum(-1)[lengths.argmax()])
         if max_positions is not None and longest > max_positions:
-            row = int(lengths.argmax())
-            row_image = num_image if image_mask is None else int(image_lengths[row])
             raise ValueError(
                 f"{num_prefix} prefix + {row_image} image tokens + {longest - num_prefix - row_image} text tokens = "
                 f"{longest} exceed the LLM's maximum of {max_positions} positions; shorten the prompt"
