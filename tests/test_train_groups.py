@@ -29,7 +29,8 @@ COMBOS = [[g] for g in GROUPS] + [
 @pytest.mark.parametrize("llm", ["llama", "gpt2"])
 @pytest.mark.parametrize("groups", COMBOS, ids="+".join)
 def test_requires_grad_param_by_param(groups: list[str], llm: str) -> None:
-    model = apply_groups(tiny_model(llm, num_image_with_embedding=2), groups, LoraSpec(target_modules=["q_proj", "v_proj", "c_attn"]),
+    model = apply_groups(tiny_model(llm, num_image_with_embedding=2), groups,
+                         LoraSpec(target_modules=["q_proj", "v_proj", "c_attn"]),
                          LoraSpec(r=4, target_modules=["q_proj", "v_proj"]))
     base = unwrap(model)
     tied = llm == "gpt2"

@@ -66,7 +66,9 @@ class PackedInputs:
 
 def _has_frames(pixel_values: torch.Tensor | None, vision_features: torch.Tensor | None) -> bool:
     """Whether the images come as frames: pixel_values (B, F, C, H, W) or vision_features (B, F, N, Dv)."""
-    return pixel_values.ndim == 5 if pixel_values is not None else vision_features is not None and vision_features.ndim == 4
+    if pixel_values is not None:
+        return pixel_values.ndim == 5
+    return vision_features is not None and vision_features.ndim == 4
 
 
 def _left_pad_order(attention_mask: torch.Tensor) -> torch.Tensor | None:

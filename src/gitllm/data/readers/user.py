@@ -4,8 +4,9 @@ Columns (first present alias wins): image `image|image_path|file_name|path` (in 
 several images), or video `video|video_path|frames` (a folder of frame images, or a video file with the
 `video` extra: every frame, sampled later by `Sample.frames`); answer `answer|caption|outputs|text`; question
 `question|inputs` (optional); instruction (optional). Rows with a caption and no question get
-`caption_instruction`. Relative paths are resolved against the table's folder (or `image_folder`). A folder holds `metadata.jsonl` / `metadata.csv` (the Hugging Face imagefolder
-convention) or images with same-stem `.txt` captions.
+`caption_instruction`. Relative paths are resolved against the table's folder (or `image_folder`). A folder
+holds `metadata.jsonl` / `metadata.csv` (the Hugging Face imagefolder convention) or images with same-stem
+`.txt` captions.
 """
 
 from __future__ import annotations
