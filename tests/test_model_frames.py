@@ -105,12 +105,14 @@ def test_a_row_with_one_real_frame_equals_the_single_image() -> None:
     torch.testing.assert_close(framed[1:], single, atol=1e-5, rtol=0)
 
 
-def test_cached_generation_equals_the_full_forward() -> None:
+@pytest.mark.parametrize("text_padding", [True, False])
+def test_cached_generation_equals_the_full_forward(text_padding: bool) -> None:
     model = tiny_model(num_image_with_embedding=3, prefix_token_ids=[1])
     _randomize_temporal(model)
     ids, pixels = _ids(2), _frames(2, 3)
     mask = torch.ones_like(ids)
-    ids[0, :3], mask[0, :3] = 0, 0
+    if text_padding:
+        ids[0, :3], mask[0, :3] = 0, 0
     frame_mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
     features = model.encode_images(pixels.flatten(0, 1)).unflatten(0, (2, 3))
     out = model.generate(input_ids=ids, attention_mask=mask, vision_features=features, frame_mask=frame_mask,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "gitllm.model.cli",
     "gitllm.zoo.cli",
+    "gitllm.convert.cli",
     "gitllm.data.cli",
     "gitllm.train.cli",
     "gitllm.play.cli",

@@ -28,6 +28,11 @@ class GitLLMConfig(PretrainedConfig):
             same name; `img_temporal_embedding` holds one zero-initialised (1, 1, vision hidden) parameter per
             frame). More frames per row are then a ValueError. None: no temporal embeddings (frames still
             work, ordered by their positions alone).
+        projection_layer_norm_eps: epsilon of the projection's LayerNorm(s) (GIT and heron use the vision
+            encoder's `layer_norm_eps`; CLIP's is the default 1e-5).
+        image_positions: True: positions run over prefix, image and text tokens. False (heron's GitOPT): image
+            tokens take no position embedding and do not advance the position count, so the text's positions
+            start right after the prefix; needs an LLM with a learned position table (OPT, see `LMAdapter`).
     """
 
     model_type = "gitllm"
@@ -43,6 +48,8 @@ class GitLLMConfig(PretrainedConfig):
     vision_feature_layer: int = -1
     prefix_token_ids: list[int] | None = None
     num_image_with_embedding: int | None = None
+    projection_layer_norm_eps: float = 1e-5
+    image_positions: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
         # An empty dict keeps each half's own attention implementation (None would reset both halves).

@@ -8,6 +8,8 @@ Everything else runs one generic path through `inputs_embeds`, an explicit GIT m
 - Sliding-window LMs (Mistral, Qwen2, Gemma2) get their window through `create_masks_for_generate`,
   which follows `config.layer_types` / `sliding_window`.
 - flash-attention-2 cannot express a bidirectional image block: refused.
+- Unpositioned tokens (`GitLLMConfig.image_positions=False`, heron's GitOPT) need a position id that adds
+  nothing: OPT's learned table has a row OPT itself never reads (ids are offset by 2 and start at -1), kept zero.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from transformers.masking_utils import create_masks_for_generate
 # Contract: attention implementations whose masks can express the GIT block (bidirectional image prefix).
 SUPPORTED_ATTENTION = ("eager", "sdpa", "flex_attention")
 
+# Contract: per LLM model_type, a position id its learned table never reads for real tokens, and that table.
+UNPOSITIONED: dict[str, tuple[int, str]] = {"opt": (-2, "model.decoder.embed_positions")}
+
 
 def check_attention_implementation(name: str | None) -> None:
     """Raise a ValueError for attention backends that cannot express the GIT mask."""
@@ -35,10 +40,12 @@ def check_attention_implementation(name: str | None) -> None:
 
 @dataclass(frozen=True)
 class LMAdapter:
-    """How to call one causal LM with embeddings, a GIT mask and positions."""
+    """How to call one causal LM with embeddings, a GIT mask and positions. unpositioned_id: the position id
+    that adds no position embedding (None: the LM has none)."""
 
     accepts_position_ids: bool
     max_positions: int | None
+    unpositioned_id: int | None = None
 
     @classmethod
     def for_model(cls, lm: PreTrainedModel) -> "LMAdapter":
@@ -52,7 +59,22 @@ class LMAdapter:
         return cls(
             accepts_position_ids="position_ids" in inspect.signature(lm.forward).parameters,
             max_positions=max_positions,
+            unpositioned_id=UNPOSITIONED.get(config.model_type, (None, ""))[0],
         )
+
+    def reserve_unpositioned_row(self, lm: PreTrainedModel) -> None:
+        """Zero the position-table row that `unpositioned_id` reads and keep it out of training (its
+        `padding_idx`), so unpositioned tokens get exactly no position embedding; ValueError if the LM has none."""
+        if self.unpositioned_id is None:
+            raise ValueError(
+                f"image_positions=False needs an LLM with a learned position table ({sorted(UNPOSITIONED)}), "
+                f"not {lm.config.model_type!r}; keep image_positions=True"
+            )
+        table = lm.get_submodule(UNPOSITIONED[lm.config.model_type][1])
+        row = self.unpositioned_id + table.offset
+        with torch.no_grad():
+            table.weight[row].zero_()
+        table.padding_idx = row
 
     def lm_inputs(
         self,

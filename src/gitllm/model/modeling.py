@@ -1,10 +1,11 @@
 """`GitLLMForCausalLM`: vision encoder -> visual projection -> image embeddings before the text of a causal LM.
 
 Sequence layout inside the LM (per row): `[text padding][image x N][text]`, positions counted over
-non-padding tokens, so a padded row equals its unpadded run. The GIT mask: image positions attend to
-all image positions and no text; text positions attend to every image position and causally to text;
-padding is never attended. Several images per row (frames, `gitllm.model.frames`) put their tokens one
-frame after another into the same single image block; padded frames are padding.
+non-padding tokens (image tokens only if `config.image_positions`), so a padded row equals its unpadded run.
+The GIT mask: image positions attend to all image positions and no text; text positions attend to every
+image position and causally to text; padding is never attended. Several images per row (frames,
+`gitllm.model.frames`) put their tokens one frame after another into the same single image block; padded
+frames are padding.
 """
 
 from __future__ import annotations
@@ -121,13 +122,18 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         self.vision_model = vision_model or AutoModel.from_config(config.vision_config)
         self.language_model = language_model or AutoModelForCausalLM.from_config(config.text_config)
         self.visual_projection = build_projection(
-            config.projection, config.vision_config.hidden_size, self.language_model.get_input_embeddings().embedding_dim
+            config.projection,
+            config.vision_config.hidden_size,
+            self.language_model.get_input_embeddings().embedding_dim,
+            config.projection_layer_norm_eps,
         )
         self.img_temporal_embedding = temporal_embeddings(
             config.num_image_with_embedding, config.vision_config.hidden_size
         )
         self.lm_adapter = LMAdapter.for_model(self.language_model)
         self.post_init()
+        if not config.image_positions:
+            self.lm_adapter.reserve_unpositioned_row(self.language_model)
 
     # ---- building -------------------------------------------------------------------------------------
     @classmethod
@@ -271,16 +277,19 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         prefix_ids = torch.tensor(self.config.prefix_token_ids, dtype=input_ids.dtype, device=input_ids.device)
         num_prefix = len(prefix_ids)
         max_positions = self.lm_adapter.max_positions
-        row_image = num_image  # the image tokens of the longest row
+        positioned = self.config.image_positions  # image tokens take positions
         if image_mask is None:
-            longest = num_prefix + num_image + int(attention_mask.sum(-1).max())
+            positioned_image = num_image if positioned else 0
+            longest = num_prefix + positioned_image + int(attention_mask.sum(-1).max())
         else:
-            lengths = image_mask.sum(-1) + attention_mask.sum(-1) + num_prefix
-            longest, row_image = int(lengths.max()), int(image_mask.sum(-1)[lengths.argmax()])
+            lengths = image_mask.sum(-1) * positioned + attention_mask.sum(-1) + num_prefix
+            longest = int(lengths.max())
+            positioned_image = int(image_mask.sum(-1)[lengths.argmax()]) if positioned else 0
         if max_positions is not None and longest > max_positions:
             raise ValueError(
-                f"{num_prefix} prefix + {row_image} image tokens + {longest - num_prefix - row_image} text tokens = "
-                f"{longest} exceed the LLM's maximum of {max_positions} positions; shorten the prompt"
+                f"{num_prefix} prefix + {positioned_image} image tokens + "
+                f"{longest - num_prefix - positioned_image} text tokens = {longest} exceed the LLM's maximum of "
+                f"{max_positions} positions; shorten the prompt"
                 + ("" if image_mask is None else " or give fewer frames")
             )
 
@@ -300,12 +309,17 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             mask[:, num_prefix : num_prefix + num_image] = image_mask
             is_image[:, num_prefix : num_prefix + num_image] = image_mask
         embeds = torch.cat([prefix_embeds, image_embeds, text_embeds], dim=1)
-        if not bool(attention_mask.all()):
-            # Stable sort on the padding mask moves each row's (left) text padding before its image.
+        if not bool(mask.all()):
+            # Stable sort on the padding mask moves each row's (left) text padding and padded frames before
+            # its image.
             layout = torch.argsort(mask, dim=1, stable=True)
             embeds = embeds.gather(1, layout.unsqueeze(-1).expand_as(embeds))
             mask, is_image = mask.gather(1, layout), is_image.gather(1, layout)
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        if self.config.image_positions:
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        else:
+            position_ids = ((mask * (1 - is_image)).cumsum(-1) - 1).clamp(min=0)
+            position_ids = position_ids.masked_fill(is_image.bool(), self.lm_adapter.unpositioned_id)
         block_ids = torch.where(is_image.bool(), 0, -1)
         return PackedInputs(embeds, mask, position_ids, block_ids, attention_mask, text_order)
 
@@ -414,6 +428,9 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         )
         if expand > 1:
             cache.batch_repeat_interleave(expand)
+        if self.lm_adapter.accepts_position_ids:
+            # New tokens continue from the last text position (HF's own count would include unpositioned tokens).
+            generate_kwargs["position_ids"] = packed.position_ids
         return lm.generate(
             inputs_embeds=packed.inputs_embeds,
             attention_mask=packed.attention_mask,

@@ -76,8 +76,13 @@ def set_output_scale(projection: nn.Module, std: float) -> None:
         last.weight.fill_(std)
 
 
-def build_projection(name: str, vision_dim: int, text_dim: int) -> nn.Module:
-    """Build the projection registered as `name`; unknown ids are a ValueError listing the known ones."""
+def build_projection(name: str, vision_dim: int, text_dim: int, layer_norm_eps: float = 1e-5) -> nn.Module:
+    """Build the projection registered as `name`, its LayerNorms with epsilon `layer_norm_eps`; unknown ids are a
+    ValueError listing the known ones."""
     if name not in PROJECTIONS:
         raise ValueError(f"unknown projection {name!r}; known: {sorted(PROJECTIONS)}")
-    return PROJECTIONS[name](vision_dim, text_dim)
+    projection = PROJECTIONS[name](vision_dim, text_dim)
+    for module in projection.modules():
+        if isinstance(module, nn.LayerNorm):
+            module.eps = layer_norm_eps
+    return projection
