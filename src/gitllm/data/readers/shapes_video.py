@@ -16,6 +16,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +114,12 @@ def read(source: str, policy: RowPolicy, instruction: str = "", **_: object) -> 
     return samples(rows(), parse, policy)
 
 
-def write_split(split: str, out: str | Path) -> Path:
-    """Store `split` as OUT/<video>/frame_<k>.png folders and OUT/<split>.jsonl rows ({video, question,
-    answer}); returns the table's path."""
+def write_split(split: str, out: str | Path, limit: int | None = None) -> Path:
+    """Store `split` (its first `limit` videos) as OUT/<video>/frame_<k>.png folders and OUT/<split>.jsonl rows
+    ({video, question, answer}); returns the table's path."""
     out = Path(out)
     lines = []
-    for v, (video, frame) in enumerate(videos(split)):
+    for v, (video, frame) in enumerate(islice(videos(split), limit)):
         folder = out / f"{split}-{v:05d}"
         folder.mkdir(parents=True, exist_ok=True)
         for k, image in enumerate(video.frames()):
