@@ -42,10 +42,19 @@ def test_demo_runs_end_to_end_then_reuses_the_model(tmp_path: Path) -> None:
 def test_cli_prints_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     code = main(["demo", "--out-dir", str(out), "--eval-limit", "4", "--eval-batch-size", "4", "--autocast", "float32",
-                 *_overrides(tmp_path)])
+                 "--seed", "3", *_overrides(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "easy-VQA test exact match" in printed and "visual words of chelsea.png" in printed
+    assert "train (2 steps)" in printed
+    assert load_config(out / "run" / "train_config.yaml").seed == 3
+
+
+def test_summary_says_when_the_budget_cut_training_short(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo", overrides=_overrides(tmp_path), budget_s=0.0, eval_limit=2,
+                      eval_batch_size=2, autocast=None)
+    assert (result.steps, result.planned_steps) == (1, 2)
+    assert "STOPPED EARLY by the --budget safety net after 1 of 2 steps" in summary(result)
 
 
 def test_time_budget_stops_training_after_the_first_step(tmp_path: Path) -> None:

@@ -64,6 +64,22 @@ def test_loss_counts_only_labelled_text() -> None:
     torch.testing.assert_close(out.loss, expected)
 
 
+def test_fault_unknown_forward_arguments_are_refused_and_loss_kwargs_honoured() -> None:
+    """Nothing is swallowed: a typo is a TypeError naming it; `num_items_in_batch` divides the summed loss."""
+    model = tiny_model()
+    batch = random_batch()
+    with pytest.raises(TypeError, match="labelz"):
+        model(**batch, labelz=batch["input_ids"])
+    mean = model(**batch, labels=batch["input_ids"])
+    summed = model(**batch, labels=batch["input_ids"], num_items_in_batch=1)
+    labelled = batch["input_ids"].shape[0] * (batch["input_ids"].shape[1] - 1)
+    torch.testing.assert_close(summed.loss, mean.loss * labelled)
+    torch.testing.assert_close(model(**batch, labels=batch["input_ids"], num_items_in_batch=torch.tensor(7)).loss,
+                               mean.loss * labelled / 7)
+    assert model.accepts_loss_kwargs  # what the HF Trainer reads to pass num_items_in_batch
+    assert len(model.generate(**batch, max_new_tokens=2, do_sample=False, pad_token_id=0)[0]) == 2
+
+
 @pytest.mark.parametrize("padding", ["left", "right"])
 def test_loss_only_gives_the_same_loss_and_gradients(padding: str) -> None:
     """Answer-only labels in a padded batch: the LM head on the labelled positions only changes nothing."""

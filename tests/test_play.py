@@ -68,6 +68,32 @@ def test_load_model_takes_a_training_run(tmp_path) -> None:
     assert prompt_defaults(tmp_path) == ("git-llm", "")
 
 
+def test_fault_every_loader_uses_the_runs_prompt_format(tmp_path) -> None:
+    """The run's template and instruction travel with its processor: `load_model` of the run, its final/ and
+    a `gitllm merge` folder, `AutoProcessor`, the CLI defaults, and `ask` / `prompt_batch` without arguments."""
+    from transformers import AutoProcessor
+
+    from gitllm.play.generate import prompt_batch
+    from gitllm.train import merge_run, train
+    from test_train_support import tiny_config
+
+    config = tiny_config(tmp_path, max_steps=1)
+    config["data"] |= {"template": "qa", "instruction": "w7 w8"}
+    run = train(config).output_dir
+    merged = merge_run(run, tmp_path / "merged")
+    assert AutoProcessor.from_pretrained(merged).template == "qa"
+    assert prompt_defaults(merged) == ("qa", "w7 w8")  # what the CLI reads before loading
+    sample = question_sample(image(0), "w5 w6", "w7 w8")
+    for source in (run, run / "final", merged):
+        model, processor = load_model(source)
+        assert (processor.template, processor.instruction) == ("qa", "w7 w8"), source
+        ids = prompt_batch(processor, [sample])["input_ids"]
+        assert torch.equal(ids, prompt_batch(processor, [sample], "qa")["input_ids"])
+        assert not torch.equal(ids, prompt_batch(processor, [sample], "git-llm")["input_ids"])
+        answers = ask(model, processor, [image(0)], ["w5 w6"], max_new_tokens=3)
+        assert answers == ask(model, processor, [image(0)], ["w5 w6"], "qa", "w7 w8", max_new_tokens=3)
+
+
 def test_batched_answers_equal_one_at_a_time(loaded) -> None:
     model, processor = loaded
     images = [image(i) for i in range(len(QUESTIONS))]

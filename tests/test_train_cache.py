@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from gitllm.data import Encoder, read
+from gitllm.model.finite import NonFiniteError
 from gitllm.train import FeatureCache, ImageKeys, encoder_identity, train
+from gitllm.train.features import cache_root
 from test_train_support import tiny_config, tiny_table
 from tiny_models import tiny_model, tiny_processor
 
@@ -83,3 +86,86 @@ def test_training_with_cache_matches_without(tmp_path: Path) -> None:
     torch.testing.assert_close(torch.tensor(_losses(tmp_path / "on")), torch.tensor(_losses(tmp_path / "off")),
                                atol=2e-3, rtol=0)
     assert abs(with_cache.eval_loss - without.eval_loss) < 2e-3
+
+
+def _filled(tmp_path: Path):
+    """A cache of the 6 images of the tiny table (one shard), its keys and what filling it needs."""
+    samples, model, processor, encoder = _setup(tmp_path)
+    identity = encoder_identity(model, processor.image_processor)
+    cache, keys = FeatureCache(identity, tmp_path / "cache"), ImageKeys()
+    sample_keys = [keys(s) for s in samples]
+    assert cache.fill(samples, sample_keys, model, encoder.pixels) == 6
+    expected = torch.stack([cache.sample(k) for k in sample_keys])
+    return cache, identity, (samples, sample_keys, model, encoder.pixels), expected
+
+
+def _same_size_garbage(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-2000:-1000] = bytes(range(256)) * 3 + bytes(232)
+    path.write_bytes(bytes(data))
+
+
+def _nan_features(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-64:] = b"\xff\x7e" * 32  # float16 NaN
+    path.write_bytes(bytes(data))
+
+
+SHARD_DAMAGE = {
+    "cut short": lambda path: path.write_bytes(path.read_bytes()[:1000]),
+    "same-size garbage": _same_size_garbage,
+    "NaN features": _nan_features,
+}
+
+
+@pytest.mark.parametrize("damage", list(SHARD_DAMAGE))
+def test_fault_damaged_feature_shard_is_detected_and_rebuilt(tmp_path: Path, capsys, damage: str) -> None:
+    cache, identity, fill_args, expected = _filled(tmp_path)
+    [shard] = cache.dir.glob("shard-*.npy")
+    SHARD_DAMAGE[damage](shard)
+    again = FeatureCache(identity, tmp_path / "cache")  # a later run
+    assert again.fill(*fill_args) == 6  # every image of the damaged shard encoded anew
+    assert "removing" in capsys.readouterr().err and not shard.exists()
+    rebuilt = torch.stack([again.sample(k) for k in fill_args[1]])
+    assert torch.equal(rebuilt, expected)
+
+
+def test_fault_corrupt_key_list_of_an_unrelated_shard_is_removed(tmp_path: Path, capsys) -> None:
+    cache, identity, fill_args, expected = _filled(tmp_path)
+    (cache.dir / "shard-other.npy").write_bytes(b"\x93NUMPY")
+    (cache.dir / "shard-other.keys.json").write_text('["k1", "k2"')  # cut short
+    again = FeatureCache(identity, tmp_path / "cache")
+    assert "shard-other (its key list is unreadable)" in capsys.readouterr().err
+    assert again.fill(*fill_args) == 0 and torch.equal(torch.stack([again.sample(k) for k in fill_args[1]]), expected)
+    assert not (cache.dir / "shard-other.keys.json").exists()
+
+
+def test_fault_nan_features_are_never_cached(tmp_path: Path) -> None:
+    samples, model, processor, encoder = _setup(tmp_path)
+    with torch.no_grad():
+        model.vision_model.embeddings.patch_embedding.weight[0, 0, 0, 0] = float("nan")
+    cache = FeatureCache("nan", tmp_path / "cache")
+    with pytest.raises(NonFiniteError, match="NaN or inf features .* for 6 of 6 images"):
+        cache.fill_samples(samples, model, encoder.pixels)
+    assert len(FeatureCache("nan", tmp_path / "cache")) == 0 and not list(cache.dir.iterdir())
+
+
+def test_fault_identity_covers_the_pixel_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit to gitllm/data/pixels.py (e.g. a resize fix) gives a new identity: no stale features."""
+    import gitllm.data.pixels
+
+    model, processor = tiny_model(), tiny_processor()
+    base = encoder_identity(model, processor.image_processor)
+    edited = tmp_path / "pixels.py"
+    edited.write_text(Path(gitllm.data.pixels.__file__).read_text() + "\n# a fix\n")
+    monkeypatch.setattr(gitllm.data.pixels, "__file__", str(edited))
+    assert encoder_identity(model, processor.image_processor) != base
+
+
+def test_fault_cache_folder_from_the_environment_expands_home(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GITLLM_FEATURE_CACHE", "~/features")
+    assert cache_root() == tmp_path / "features"
+    assert FeatureCache("x").dir == tmp_path / "features" / "x"
+    assert cache_root("~/mine") == tmp_path / "mine"

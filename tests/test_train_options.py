@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from gitllm.train import train
-from test_train_support import tiny_config
+from test_train_support import tiny_config, tiny_table
+from tiny_models import tiny_model, tiny_processor
 
 
 def _losses(run: Path) -> list[float]:
@@ -43,8 +44,6 @@ def test_bf16_checkpointing_group_lr_and_outputs(tmp_path: Path) -> None:
 
 def test_group_lr_reaches_the_optimizer(tmp_path: Path) -> None:
     """Per-group learning rates reach the optimizer: a vanishing lr for the projection leaves it unchanged."""
-    from tiny_models import tiny_model
-
     train(tiny_config(tmp_path, optim={"lr": 1e-2, "group_lr": {"proj": 1e-30}, "scheduler": "constant"}))
     saved = load_file(tmp_path / "run" / "final" / "trainable.safetensors")
     start = dict(tiny_model().named_parameters())
@@ -75,3 +74,37 @@ def test_cli_train_merge_and_plot(tmp_path: Path) -> None:
     assert not any("lora" in name for name, _ in merged.named_parameters())
     assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "curves.png")]) == 0
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def _plain_trainer_step(tmp_path: Path, batch_size: int, grad_accum: int) -> dict[str, torch.Tensor]:
+    """The weights after one SGD step of a plain `transformers.Trainer` over 4 rows whose answers have 1-4
+    tokens (so micro-batches hold different numbers of labelled tokens)."""
+    from transformers import Trainer, TrainingArguments
+
+    from gitllm.data import Collator, EncodedDataset, Encoder, read
+
+    table = tiny_table(tmp_path, n=4)
+    rows = [json.loads(line) for line in table.read_text().splitlines()]
+    answers = ["w10", "w11 w12", "w10 w11 w12", "w12 w12 w11 w10"]
+    table.write_text("".join(json.dumps(row | {"answer": a}) + "\n" for row, a in zip(rows, answers)))
+    processor, model = tiny_processor(), tiny_model()
+    encoder = Encoder(processor.tokenizer, processor.image_processor)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
+        max_steps=1, learning_rate=0.5, optim="sgd", lr_scheduler_type="constant", max_grad_norm=0.0,
+        save_strategy="no", report_to=[], use_cpu=True, remove_unused_columns=False, disable_tqdm=True, seed=0,
+    )
+    Trainer(model=model, args=args, train_dataset=EncodedDataset(list(read(str(table))), encoder),
+            data_collator=Collator.for_tokenizer(processor.tokenizer)).train()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_fault_plain_trainer_accumulation_equals_bigger_batch(tmp_path: Path) -> None:
+    """`num_items_in_batch` reaches forward: 4 accumulated micro-batches of 1 step like one batch of 4."""
+    big = _plain_trainer_step(tmp_path, batch_size=4, grad_accum=1)
+    accumulated = _plain_trainer_step(tmp_path, batch_size=1, grad_accum=4)
+    start = dict(tiny_model().named_parameters())
+    assert any(not torch.equal(big[name], start[name]) for name in big), "the step moved the weights"
+    for name in big:
+        torch.testing.assert_close(accumulated[name], big[name], atol=1e-6, rtol=1e-5, msg=name)
+

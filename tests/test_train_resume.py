@@ -79,3 +79,67 @@ def test_merge_loads_without_peft(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = trained.eval()(**batch).logits
         torch.testing.assert_close(merged(**batch).logits, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A run stopped after step 5 of 6, holding checkpoint-2 and checkpoint-4 (copy it before changing it)."""
+    root = tmp_path_factory.mktemp("stopped")
+    config = tiny_config(root, max_steps=6, save_steps=2, save_total_limit=None)
+    with pytest.raises(Crash):
+        train(config, callbacks=[CrashAt(5)])
+    return Path(config["output_dir"]), config
+
+
+def _copy(stopped_run: tuple[Path, dict], tmp_path: Path, **overrides: object) -> tuple[Path, dict]:
+    import shutil
+
+    run, config = stopped_run
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run", config | {"output_dir": str(tmp_path / "run")} | overrides
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {
+    "weights cut short": lambda ck: _truncate(ck / "trainable.safetensors"),
+    "optimizer cut short": lambda ck: _truncate(ck / "optimizer.pt"),
+    "no trainer state": lambda ck: (ck / "trainer_state.json").unlink(),
+    "trainer state cut short": lambda ck: _truncate(ck / "trainer_state.json"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_fault_resume_falls_back_from_a_half_written_checkpoint(stopped_run, tmp_path: Path, capsys,
+                                                                damage: str) -> None:
+    run, config = _copy(stopped_run, tmp_path)
+    DAMAGE[damage](run / "checkpoint-4")
+    result = train(config)
+    err = capsys.readouterr().err
+    assert "skipping incomplete checkpoint-4" in err and "resuming from checkpoint-2" in err
+    assert result.steps == 6
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == list(range(1, 7))  # steps 3-5 redone from checkpoint-2, each logged once
+
+
+def test_fault_resume_with_no_complete_checkpoint(stopped_run, tmp_path: Path, capsys) -> None:
+    run, config = _copy(stopped_run, tmp_path, max_steps=2)
+    for checkpoint in ("checkpoint-2", "checkpoint-4"):
+        (run / checkpoint / "trainer_state.json").unlink()
+    with pytest.raises(ValueError, match="no complete checkpoint.*checkpoint-4: trainer_state.json is missing"):
+        train(config | {"resume": "always"})
+    assert train(config).steps == 2
+    assert "no complete checkpoint: starting from step 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", [{"lora": {"r": 4}}, {"groups": ["proj"]}], ids=["lora.r", "groups"])
+def test_fault_resume_with_a_changed_config_keeps_the_runs_config(stopped_run, tmp_path: Path,
+                                                                 change: dict) -> None:
+    run, config = _copy(stopped_run, tmp_path, **change)
+    before = (run / "train_config.yaml").read_bytes()
+    with pytest.raises(ValueError, match="checkpoint-4 does not fit this config"):
+        train(config)
+    assert (run / "train_config.yaml").read_bytes() == before

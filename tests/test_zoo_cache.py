@@ -81,3 +81,39 @@ def test_killed_build_leaves_no_valid_folder(tmp_path: Path) -> None:
     assert not (tmp_path / DINO).exists()
     prepare(DINO, cache_dir=tmp_path, progress=False)  # redone cleanly; the killed run's folder is removed
     assert cache.is_complete(tmp_path / DINO, get_entry(DINO)) and not _partials(tmp_path)
+
+
+def test_fault_damaged_prepared_folder_is_listed_corrupt_and_repaired(tmp_path: Path, capsys) -> None:
+    """8 MB zeroed inside the prepared weights (same size): `zoo list` says corrupt, `zoo prepare` (and any
+    `prepare` / `resolve`) rebuilds it."""
+    from gitllm.cli import main
+
+    entry = get_entry(DINO)
+    target = prepare(DINO, cache_dir=tmp_path, progress=False)
+    weights = target / "model.safetensors"
+    good = weights.read_bytes()
+    with weights.open("r+b") as stream:
+        stream.seek(40_000_000)
+        stream.write(b"\0" * 8_000_000)
+    capsys.readouterr()
+    assert main(["zoo", "list", "--cache-dir", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    assert f"{DINO:<24} corrupt" in listed and "model.safetensors does not match its sha256" in listed
+    assert main(["zoo", "prepare", DINO, "--cache-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{DINO} in {target} is damaged" in err and f"{DINO}: repaired in " in out
+    assert weights.read_bytes() == good and cache.damage(target, entry) is None
+    weights.write_bytes(good[:1000])  # cut short: the size alone tells
+    assert cache.damage(target, entry) == f"model.safetensors is 1000 bytes, not {len(good)}"
+    assert prepare(DINO, cache_dir=tmp_path, progress=False) == target and weights.read_bytes() == good
+
+
+def test_fault_marker_without_checksums_is_not_trusted(tmp_path: Path) -> None:
+    """A folder prepared by an older gitllm (its marker records no file checksums) is prepared again."""
+    target = tmp_path / DINO
+    target.mkdir()
+    (target / "model.safetensors").write_bytes(b"\0" * 1000)
+    (target / cache.MARKER).write_text(json.dumps({"name": DINO, "revision": get_entry(DINO).revision}))
+    assert "no file checksums" in cache.damage(target, get_entry(DINO))
+    assert not cache.damage(prepare(DINO, cache_dir=tmp_path, progress=False), get_entry(DINO))
+    AutoModel.from_pretrained(target)

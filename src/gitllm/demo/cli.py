@@ -14,7 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="training recipe: a shipped recipe's name (gitllm recipes list) or a YAML file")
     parser.add_argument("overrides", nargs="*", help="training-config key=value overrides, e.g. max_steps=10")
     parser.add_argument("--retrain", action="store_true", help="train again even if OUT_DIR/run has a model")
-    parser.add_argument("--budget", type=float, default=TRAIN_BUDGET_S, help="training stops after this many seconds")
+    parser.add_argument("--seed", type=int, help="training seed (data order, projection and LoRA init; recipe: 0)")
+    parser.add_argument("--budget", type=float, default=TRAIN_BUDGET_S,
+                        help="safety net: training stops after this many seconds even if steps remain (the summary "
+                             "then says so); the recipe's max_steps normally end it (default %(default)s)")
     parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
     parser.add_argument("--eval-batch-size", type=int, default=64)
     parser.add_argument("--autocast", default="bfloat16", choices=("bfloat16", "float32"),
@@ -23,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_demo(args.out_dir, args.config, args.overrides, args.retrain, args.budget, args.eval_limit,
+    overrides = [*args.overrides, *([f"seed={args.seed}"] if args.seed is not None else [])]
+    result = run_demo(args.out_dir, args.config, overrides, args.retrain, args.budget, args.eval_limit,
                       args.eval_batch_size, args.autocast)
     print(summary(result))
     return 0

@@ -38,7 +38,7 @@ def evaluate(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample] | str,
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(max_new_tokens=32),
     batch_size: int = 8,
     out_dir: str | Path | None = None,
@@ -49,8 +49,9 @@ def evaluate(
     feature_cache: bool = False,
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics over `samples`, or the first `limit` of a data source (`load_samples`); questions are VQA,
-    samples without a question are captions.
+    """Metrics over `samples`, or the first `limit` of a data source (`load_samples`, with the processor's
+    instruction for readers that take one); questions are VQA, samples without a question are captions.
+    `template` None: the processor's (the prompt format the model was trained with).
 
     Returns {'samples', 'loss', 'perplexity', 'answer_tokens', 'vqa_count', 'vqa_exact_match',
     'caption_count', 'caption_bleu4', 'caption_cider'} (VQA/caption keys only when such samples exist).
@@ -60,7 +61,9 @@ def evaluate(
     later evaluation with the same encoder. With `out_dir`: metrics.json, answers.jsonl and gallery.html are
     written there."""
     if isinstance(samples, str):
-        samples, policy = load_samples(samples, limit=limit, max_frames=model.config.num_image_with_embedding)
+        options = {"instruction": processor.instruction} if processor.instruction else {}
+        samples, policy = load_samples(samples, limit=limit, max_frames=model.config.num_image_with_embedding,
+                                       **options)
         policy.report()
     if not samples:
         raise ValueError("no samples with answers to evaluate")

@@ -27,7 +27,7 @@ from transformers.utils import ModelOutput
 
 from gitllm.model.config import GitLLMConfig
 from gitllm.model.frames import add_temporal_embeddings, check_frames, temporal_embeddings
-from gitllm.model.head_layout import use_decode_layout
+from gitllm.model.head_layout import DecodeHead
 from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation
 from gitllm.model.projection import build_projection, set_output_scale
@@ -110,6 +110,8 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
     `config.num_image_with_embedding` `.img_temporal_embedding` (HF GIT's name and layout: a ParameterList of
     that many (1, 1, vision_hidden) tensors, frame k's added to its vision features before the projection)."""
 
+    accepts_loss_kwargs = True  # forward honours the Trainer's `num_items_in_batch`
+
     def __init__(
         self,
         config: GitLLMConfig,
@@ -131,6 +133,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             config.num_image_with_embedding, config.vision_config.hidden_size
         )
         self.lm_adapter = LMAdapter.for_model(self.language_model)
+        self._decode_head = DecodeHead()
         self.post_init()
         if not config.image_positions:
             self.lm_adapter.reserve_unpositioned_row(self.language_model)
@@ -334,7 +337,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         output_hidden_states: bool = False,
         loss_only: bool = False,
         frame_mask: torch.Tensor | None = None,
-        **kwargs: Any,
+        num_items_in_batch: int | torch.Tensor | None = None,
     ) -> GitLLMOutput:
         """input_ids (B, T), pixel_values (B, C, H, W) or vision_features (B, N, Dv), attention_mask (B, T),
         labels (B, T) with -100 where not trained. Returns text-only logits (B, T, V).
@@ -342,7 +345,10 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         frame_mask (B, F) when rows have fewer real frames than F (see `gitllm.model.frames`).
 
         `loss_only` (training, with labels): the LM head runs only from the first position that predicts a
-        label, e.g. the answer of a left-padded batch; `.logits` is then None."""
+        label, e.g. the answer of a left-padded batch; `.logits` is then None. `num_items_in_batch` (the HF
+        Trainer's loss kwarg): the loss is summed over this batch's labelled tokens and divided by it, the
+        labelled-token count of all micro-batches of an accumulated step; else it is this batch's mean.
+        Any other argument is a TypeError (nothing is silently ignored)."""
         if loss_only and labels is None:
             raise ValueError("loss_only=True needs labels")
         packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features, frame_mask)
@@ -372,7 +378,8 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             summed = F.cross_entropy(
                 logits[:, :-1].flatten(0, 1).float(), kept_targets.flatten(), ignore_index=-100, reduction="sum"
             )
-            loss = summed / targets.ne(-100).sum().clamp(min=1)
+            count = targets.ne(-100).sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+            loss = summed / count
         if loss_only:
             logits = None
         elif packed.text_order is not None:
@@ -400,10 +407,22 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
 
         The image is encoded once; the whole prompt but its last token is prefilled into a KV cache under
         the GIT mask, then `language_model.generate` continues from the last (text) token, which is plain
-        causal. Returns what HF generate returns, holding the new tokens only. A CPU float32 LM head is
-        re-stored column-major on the first call (`use_decode_layout`: same values, faster decoding).
+        causal. Returns what HF generate returns, holding the new tokens only. A CPU float32 LM head decodes
+        from a column-major copy of its weight (`DecodeHead`: same values, faster; the model is untouched).
         Frames (several images per row) as in `forward`."""
-        use_decode_layout(self.language_model)
+        with self._decode_head.active(self.language_model):
+            return self._generate(input_ids, pixel_values, attention_mask, vision_features, frame_mask,
+                                  **generate_kwargs)
+
+    def _generate(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        vision_features: torch.Tensor | None,
+        frame_mask: torch.Tensor | None,
+        **generate_kwargs: Any,
+    ) -> Any:
         packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features, frame_mask)
         # Contract: every row ends with a real text token (left padding), so decoding starts causal.
         if not bool(packed.text_mask[:, -1].all()):

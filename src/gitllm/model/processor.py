@@ -8,15 +8,26 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
 from gitllm.data.frames import stack_frames
+from gitllm.data.templates import TEMPLATES
+
+DEFAULT_TEMPLATE = "git-llm"
 
 
 class GitLLMProcessor(ProcessorMixin):
     """Turns images and prompts into model inputs: pixel_values (B, C, H, W), input_ids and attention_mask
     (B, T), text left-padded (the model's `[pad][image][text]` layout; generation continues at the right).
-    Several images per row (a list of image lists) give pixel_values (B, F, C, H, W) and frame_mask (B, F)."""
+    Several images per row (a list of image lists) give pixel_values (B, F, C, H, W) and frame_mask (B, F).
 
-    def __init__(self, image_processor: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
+    `template` (a `gitllm.data.TEMPLATES` id) and `instruction` are the prompt format the model was trained
+    with; they are saved in processor_config.json, and every prompt built from this processor uses them
+    unless told otherwise."""
+
+    def __init__(self, image_processor: Any = None, tokenizer: Any = None, template: str = DEFAULT_TEMPLATE,
+                 instruction: str = "", **kwargs: Any) -> None:
         super().__init__(image_processor, tokenizer, **kwargs)
+        if template not in TEMPLATES:
+            raise ValueError(f"unknown prompt template {template!r}; known: {sorted(TEMPLATES)}")
+        self.template, self.instruction = template, instruction
         if self.tokenizer.pad_token is None:
             # Contract: batching needs a pad token; padding is never attended, so EOS serves.
             self.tokenizer.pad_token = self.tokenizer.eos_token

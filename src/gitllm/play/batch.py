@@ -48,7 +48,7 @@ def read_questions(source: str | Path, question: str | None = None, instruction:
 
 
 def answer_all(model: GitLLMForCausalLM, processor: GitLLMProcessor, rows: list[Row], out: TextIO,
-               template: str = "git-llm", settings: GenerationSettings = GenerationSettings(),
+               template: str | None = None, settings: GenerationSettings = GenerationSettings(),
                batch_size: int = 8) -> int:
     """Write one JSON line per row (its fields + `answer`) in input order, batch by batch; returns the count."""
     with tqdm(total=len(rows), desc="answering", unit="q") as bar:

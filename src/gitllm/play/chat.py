@@ -19,10 +19,12 @@ HELP = ("commands: /image PATH (switch image, clears history), /add PATH (one mo
 class ChatSession:
     """The images and the turns so far; each answer is generated from the whole history (multi-turn)."""
 
-    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str = "git-llm",
-                 instruction: str = "", settings: GenerationSettings = GenerationSettings()) -> None:
-        self.model, self.processor, self.template = model, processor, template
-        self.instruction, self.settings = instruction, settings
+    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str | None = None,
+                 instruction: str | None = None, settings: GenerationSettings = GenerationSettings()) -> None:
+        """`template` / `instruction` None: the processor's."""
+        self.model, self.processor, self.template = model, processor, template or processor.template
+        self.instruction = processor.instruction if instruction is None else instruction
+        self.settings = settings
         self.images: list[Image.Image] = []
         self.turns: list[Turn] = []
 

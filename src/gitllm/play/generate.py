@@ -63,13 +63,15 @@ def question_sample(image: ImageSource | Sequence[ImageSource], question: str | 
     return Sample("play", row_id, images, instruction, turns=turns)
 
 
-def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str,
+def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str | None = None,
                  vision_features: Sequence[torch.Tensor] | None = None,
                  max_frames: int | None = None) -> dict[str, torch.Tensor]:
     """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)
     or, when given (one (N, Dv) per sample), vision_features (B, N, Dv); samples with several images give
-    frames (B, F, ...) and frame_mask (B, F), `max_frames` per sample at most (see `Collator`)."""
-    encoder = Encoder(processor.tokenizer, processor.image_processor, template, max_frames=max_frames)
+    frames (B, F, ...) and frame_mask (B, F), `max_frames` per sample at most (see `Collator`). `template`
+    None: the processor's (the format the model was trained with)."""
+    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template,
+                      max_frames=max_frames)
     if vision_features is None:
         rows = [encoder.prompt(sample) for sample in samples]
     else:
@@ -81,7 +83,7 @@ def generate_tokens(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample],
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
@@ -114,7 +116,7 @@ def generate_answers(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     samples: Sequence[Sample],
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
     batch_size: int = 8,
     progress: bool = False,
@@ -130,17 +132,19 @@ def ask(
     processor: GitLLMProcessor,
     images: Sequence[ImageSource | Sequence[ImageSource]],
     questions: Sequence[str],
-    template: str = "git-llm",
-    instruction: str = "",
+    template: str | None = None,
+    instruction: str | None = None,
     batch_size: int = 8,
     progress: bool = False,
     **settings: Any,
 ) -> list[str]:
     """Answer `questions[i]` about `images[i]` (a path, bytes or PIL image, or a list of them read together as
-    frames); `settings`: GenerationSettings fields."""
+    frames); `settings`: GenerationSettings fields. `template` / `instruction` None: the processor's (the
+    prompt format the model was trained with)."""
     if len(images) != len(questions):
         raise ValueError(f"{len(images)} images but {len(questions)} questions (one image or image list per "
                          "question)")
+    instruction = processor.instruction if instruction is None else instruction
     samples = [question_sample(image, q, instruction, str(i)) for i, (image, q) in enumerate(zip(images, questions))]
     return generate_answers(model, processor, samples, template, GenerationSettings(**settings), batch_size, progress)
 
@@ -149,7 +153,7 @@ def stream_answer(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
     sample: Sample,
-    template: str = "git-llm",
+    template: str | None = None,
     settings: GenerationSettings = GenerationSettings(),
 ) -> Iterator[str]:
     """Text pieces of one answer as they are generated (TextIteratorStreamer); errors re-raise here.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
+from transformers.utils import PROCESSOR_NAME
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
+from gitllm.model.processor import DEFAULT_TEMPLATE
 from gitllm.train.config import CONFIG_FILE_NAME, load_config
 
 PARTS_SEPARATOR = "+"
@@ -64,13 +67,16 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
 
 
 def prompt_defaults(source: str | Path) -> tuple[str, str]:
-    """(template, instruction) a model was trained with, read from its run's config; else ('git-llm', '')."""
+    """(template, instruction) a model was trained with, read without loading it: from its run's config,
+    else from its saved processor (`GitLLMProcessor.template` / `.instruction`), else the processor defaults."""
     folder = Path(source)
     for config_file in (folder / CONFIG_FILE_NAME, folder.parent / CONFIG_FILE_NAME):
         if folder.is_dir() and config_file.is_file():
             data = load_config(config_file).data
             return data.template, data.instruction
-    return "git-llm", ""
+    saved = folder / PROCESSOR_NAME
+    data = json.loads(saved.read_text(encoding="utf-8")) if folder.is_dir() and saved.is_file() else {}
+    return data.get("template", DEFAULT_TEMPLATE), data.get("instruction", "")
 
 
 def _load_run(run_dir: Path, checkpoint: str | None, dtype: torch.dtype) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:

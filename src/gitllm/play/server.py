@@ -44,10 +44,12 @@ class Limits:
 class Playground:
     """The model behind the server, used by one request at a time."""
 
-    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str = "git-llm",
-                 instruction: str = "", model_name: str = "gitllm", limits: Limits = Limits()) -> None:
-        """`instruction`: used when a request has no system message."""
-        self.model, self.processor, self.template, self.instruction = model, processor, template, instruction
+    def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str | None = None,
+                 instruction: str | None = None, model_name: str = "gitllm", limits: Limits = Limits()) -> None:
+        """`instruction`: used when a request has no system message; it and `template` default to the
+        processor's."""
+        self.model, self.processor, self.template = model, processor, template or processor.template
+        self.instruction = processor.instruction if instruction is None else instruction
         self.model_name, self.limits = model_name, limits
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(limits.max_waiting + 1)

@@ -11,7 +11,8 @@ from gitllm.train.data import set_image_size
 
 
 def build_model(config: TrainConfig) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:
-    """The untrained starting point of a run (the projection initialised from `config.seed`), fp32."""
+    """The untrained starting point of a run (the projection initialised from `config.seed`), fp32; the
+    processor carries the run's prompt format (`data.template`, `data.instruction`), saved with it."""
     spec = config.model
     set_seed(config.seed)
     if spec.init_from is not None:
@@ -29,4 +30,5 @@ def build_model(config: TrainConfig) -> tuple[GitLLMForCausalLM, GitLLMProcessor
         )
     if spec.image_size is not None:
         set_image_size(processor.image_processor, spec.image_size)
+    processor.template, processor.instruction = config.data.template, config.data.instruction
     return model, processor

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -91,6 +92,17 @@ class OptimSpec:
 
 
 @dataclass
+class VisualWordSpec:
+    """The visual-word objective (`gitllm.train.objectives`): `weight` x a cross-entropy that pulls each row's
+    projected image tokens towards the word embedding of its answer's first token; 0 turns it off. Answers in
+    `skip_answers` say nothing about the image's content and are not used."""
+
+    weight: float = 0.0
+    temperature: float = 0.1
+    skip_answers: list[str] = field(default_factory=lambda: ["yes", "no"])
+
+
+@dataclass
 class TrainConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
@@ -98,6 +110,7 @@ class TrainConfig:
     lora: LoraSpec = field(default_factory=LoraSpec)
     vit_lora: LoraSpec = field(default_factory=LoraSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
+    visual_words: VisualWordSpec = field(default_factory=VisualWordSpec)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     batch_size: int = 8  # per device
     grad_accum: int = 1
@@ -261,6 +274,14 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"config key {key!r} must be >= 1")
     if config.optim.lr <= 0 or any(lr <= 0 for lr in config.optim.group_lr.values()):
         raise ValueError("config key 'optim.lr' / 'optim.group_lr' must be > 0")
+    words = config.visual_words
+    if not (math.isfinite(words.weight) and words.weight >= 0):
+        raise ValueError(f"config key 'visual_words.weight' must be a number >= 0 (0 turns it off), got {words.weight}")
+    if not (math.isfinite(words.temperature) and words.temperature > 0):
+        raise ValueError(f"config key 'visual_words.temperature' must be > 0, got {words.temperature}")
+    if words.weight > 0 and "proj" not in config.groups:
+        raise ValueError("config key 'visual_words.weight': the visual-word loss trains the projection; "
+                         f"add 'proj' to groups ({config.groups}) or set the weight to 0")
     for integration, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
         if integration in config.report_to and importlib.util.find_spec(module) is None:
             raise ValueError(f"config key 'report_to': {integration!r} needs the {module} package "

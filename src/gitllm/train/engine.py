@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +15,17 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from gitllm.data import Collator, EncodedDataset, EncodedStream, Encoder, RowPolicy
+from gitllm.model.finite import NonFiniteError
 from gitllm.train.build import build_model
+from gitllm.train.checkpoints import newest_complete
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
 from gitllm.train.data import cached_dataset, reader_options, split_samples
 from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
-from gitllm.train.state import load_trainable, save_trainable
+from gitllm.train.objectives import VisualWordObjective
+from gitllm.train.state import check_fits, load_trainable, save_trainable
 
 METRICS_FILE = "metrics.jsonl"
 FINAL_DIR = "final"
@@ -39,17 +42,51 @@ class TrainResult:
 
 
 class GitLLMTrainer(Trainer):
-    """The HF Trainer with per-group learning rates and trainable-only checkpoints."""
+    """The HF Trainer with per-group learning rates, trainable-only checkpoints and the visual-word objective
+    (`config.visual_words`: added to the loss that trains; the logged `loss` stays the language-model loss, and
+    the objective is logged as `visual_word_loss`)."""
 
-    def __init__(self, *args: Any, run: TrainConfig, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, run: TrainConfig, visual_words: VisualWordObjective | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.run = run
         # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
         self.model_accepts_loss_kwargs = False
+        self.visual_words = visual_words
+        self._lm_share = 1.0
+        self._word_losses: list[float] = []
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`)."""
-        return super().compute_loss(model, {**inputs, "loss_only": True}, *args, **kwargs)
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, **kwargs: Any) -> Any:
+        """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`), plus
+        the visual-word loss on training steps."""
+        result = super().compute_loss(model, {**inputs, "loss_only": True}, return_outputs, **kwargs)
+        words = self.visual_words.loss(inputs["labels"]) if self.visual_words is not None else None
+        if words is None:
+            self._lm_share = 1.0
+            return result
+        loss, outputs = result if return_outputs else (result, None)
+        total = loss + self.run.visual_words.weight * words
+        self._lm_share = float(loss.detach() / total.detach())
+        self._word_losses.append(float(words.detach()))
+        return (total, outputs) if return_outputs else total
+
+    def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The Trainer's step (backward on the whole loss); returns the language-model part, which the Trainer
+        logs as `loss`. A NaN or infinite loss stops the run (NonFiniteError) before anything is saved."""
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        if not bool(torch.isfinite(loss)):
+            raise NonFiniteError(
+                f"training loss is {float(loss)} at step {self.state.global_step + 1}: the run stops here, with "
+                f"nothing non-finite saved (checkpoints so far are kept); lower optim.lr (now {self.args.learning_rate})"
+                ", use fp32 or bf16 rather than fp16, and check the data (`gitllm data check`)"
+            )
+        return loss * self._lm_share
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._word_losses:
+            logs["visual_word_loss"] = sum(self._word_losses) / len(self._word_losses)
+            self._word_losses.clear()
+        super().log(logs, *args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -174,14 +211,19 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     return train, val, collator
 
 
-def resume_checkpoint(config: TrainConfig) -> str | None:
-    """The checkpoint to resume from: the last one under output_dir (auto/always), or None."""
+def resume_checkpoint(config: TrainConfig, report: bool = True) -> str | None:
+    """The checkpoint to resume from: the newest complete one under output_dir (auto/always), or None.
+    Incomplete ones (a kill while saving) are skipped; with `report`, what is skipped and chosen is printed."""
     if config.resume == "never":
         return None
-    last = get_last_checkpoint(config.output_dir) if Path(config.output_dir).is_dir() else None
-    if last is None and config.resume == "always":
-        raise ValueError(f"config key 'resume': 'always' but no checkpoint in {config.output_dir!r}")
-    return last
+    found, skipped = newest_complete(Path(config.output_dir))
+    if found is None and config.resume == "always":
+        reason = f" ({'; '.join(skipped)})" if skipped else ""
+        raise ValueError(f"config key 'resume': 'always' but no complete checkpoint in {config.output_dir!r}{reason}")
+    if report and skipped:
+        choice = f"resuming from {found.name}" if found is not None else "no complete checkpoint: starting from step 0"
+        print(f"gitllm train: skipping incomplete {'; '.join(skipped)}; {choice}", file=sys.stderr, flush=True)
+    return None if found is None else str(found)
 
 
 def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallback] = ()) -> TrainResult:
@@ -197,6 +239,9 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     model, processor = build_model(config)
     train_set, val_set, collator = _datasets(config, model, processor, args)
     model = apply_groups(model, config.groups, config.lora, config.vit_lora)
+    checkpoint = resume_checkpoint(config, report=args.process_index == 0)
+    if checkpoint is not None:
+        check_fits(model, config.groups, Path(checkpoint))  # before the run's config file is rewritten
     if args.should_save:
         out.mkdir(parents=True, exist_ok=True)
         dump_config(config, out / CONFIG_FILE_NAME)
@@ -206,13 +251,16 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
         print(f"gitllm train: {size} train / {len(val_set)} val samples -> {out}\n"
               f"{parameter_table(model, config.groups)}\ntrainable modules: {', '.join(trained)}\n"
               f"frozen modules: {', '.join(frozen)}", flush=True)
+    spec = config.visual_words
+    words = (VisualWordObjective(unwrap(model), processor.tokenizer, spec.temperature, spec.skip_answers)
+             if spec.weight > 0 else None)
     trainer = GitLLMTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, data_collator=collator,
-        callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config,
+        callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config, visual_words=words,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RateProgress(config.batch_size * config.grad_accum * args.world_size))
-    output = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
+    output = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = _final_eval(trainer)
     if args.should_save:
         save_run(trainer.model, processor, config, out / FINAL_DIR)

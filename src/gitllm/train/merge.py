@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gitllm.model.finite import check_finite
 from gitllm.train.build import build_model
 from gitllm.train.config import CONFIG_FILE_NAME, load_config
 from gitllm.train.groups import apply_groups, unwrap
-from gitllm.train.state import load_trainable
+from gitllm.train.state import DIVERGED, load_trainable
 
 
 def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[Any, Any]:
@@ -31,6 +32,7 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None) -> tuple[Any, A
 def merge_run(run_dir: str | Path, out: str | Path, checkpoint: str | None = None) -> Path:
     """`load_run`, then save model + processor to `out`, loadable by `GitLLMForCausalLM.from_pretrained`."""
     plain, processor = load_run(run_dir, checkpoint)
+    check_finite(plain.state_dict(), f"refusing to merge {run_dir} into {out}", DIVERGED)
     plain.requires_grad_(True)
     plain.save_pretrained(out)
     processor.save_pretrained(out)

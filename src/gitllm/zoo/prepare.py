@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,16 +43,22 @@ def _build(entry: ZooEntry, source: Path, out_dir: Path, progress: bool) -> None
 
 
 def prepare(name: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
-    """Prepared folder of zoo entry `name`, building it first if the cache has no finished build.
+    """Prepared folder of zoo entry `name`, building it first if the cache has no finished, intact build.
 
-    Idempotent: once built, a call only reads the completion marker. A cache folder that is read-only is
-    fine for entries already prepared there; building into it raises CacheNotWritableError.
+    Idempotent: once built and checked (`cache.damage`: sizes, and checksums once per process), a call only
+    compares the marker and file sizes. A damaged folder is prepared again, saying so on stderr. A cache
+    folder that is read-only is fine for entries already prepared there; building into it raises
+    CacheNotWritableError.
     """
     entry = get_entry(name)
     root = cache.cache_root(cache_dir)
     target = root / entry.name
     if cache.is_complete(target, entry):
-        return target
+        problem = cache.damage(target, entry)
+        if problem is None:
+            return target
+        print(f"gitllm zoo: {entry.name} in {target} is damaged ({problem}); preparing it again",
+              file=sys.stderr, flush=True)
     sources.check_requirements(entry)
     source = sources.locate(entry)
     return cache.publish(root, entry, lambda out_dir: _build(entry, source, out_dir, progress))
