@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gitllm.data import Collator, Encoder, Sample
-from gitllm.eval import caption_scores, evaluate, exact_match, load_samples, normalize_answer
+from gitllm.eval import caption_scores, evaluate, exact_match, load_samples, normalize_answer, summary
 from gitllm.eval import cli as eval_cli
 from gitllm.eval.gallery import GalleryItem, write_gallery
 from gitllm.eval.loss import validation_loss
@@ -75,7 +75,29 @@ def test_gallery_is_self_contained_and_escaped(tmp_path) -> None:
     items = [GalleryItem(image(0), "what <b>?", "cat", "cat", True), GalleryItem(image(1), "", "a dog", "dog", None)]
     page = write_gallery(items, tmp_path / "g" / "gallery.html").read_text()
     assert page.count('src="data:image/jpeg;base64,') == 2 and "what &lt;b&gt;?" in page
-    assert 'class="card correct"' in page and 'class="card caption"' in page and "http" not in page
+    assert 'class="card all-correct"' in page and 'class="card captions"' in page and "http" not in page
+
+
+def test_gallery_has_a_header_one_card_per_image_and_a_wrong_answer_filter(tmp_path) -> None:
+    """Three images with 3, 2 and 1 questions: three cards holding six answers; one image has a wrong one."""
+    items = [GalleryItem(image(k), f"q{k}{j}", "w1", "w1" if (k, j) != (1, 0) else "w2", (k, j) != (1, 0), f"img{k}",
+                         "w5") for k, n in enumerate((3, 2, 1)) for j in range(n)]
+    metrics = {"vqa_count": 6, "vqa_exact_match": 5 / 6, "vqa_blind_exact_match": 0.5,
+               "vqa_zeroed_exact_match": 0.5, "vqa_blind_drop": 5 / 6 - 0.5,
+               "vqa_by_answer_type": {"other": {"count": 6, "exact_match": 5 / 6, "blind_exact_match": 0.5,
+                                                "zeroed_exact_match": 0.5}}}
+    page = write_gallery(items, tmp_path / "gallery.html", "t", metrics,
+                         {"model": "runs/m<1>", "data": "easyvqa:test"}).read_text()
+    assert page.count('class="card ') == 3 and page.count("data:image/jpeg;base64,") == 3
+    assert page.count('class="card has-wrong"') == 1 and page.count('class="card all-correct"') == 2
+    assert page.count('class="qa correct"') == 5 and page.count('class="qa incorrect"') == 1
+    assert "runs/m&lt;1&gt;" in page and "easyvqa:test" in page
+    assert "VQA exact match: 83.3% on 6 questions" in page and "+33.3 points" in page
+    assert "<caption>by answer type</caption>" in page and "<td>83.3</td><td>50.0</td><td>50.0</td>" in page
+    assert '<input type="checkbox" id="only-wrong">' in page and "only wrong answers (1 of 6 answers" in page
+    assert 'getElementById("only-wrong")' in page and "body.only-wrong .card:not(.has-wrong)" in page
+    assert "height: clamp(" in page and "width=device-width" in page  # thumbnails sized to the page
+    assert page.count("blind: w5") == 6
 
 
 def test_eval_cli_end_to_end(tmp_path, capsys) -> None:
@@ -96,12 +118,16 @@ def test_eval_cli_end_to_end(tmp_path, capsys) -> None:
                               "--batch-size", "3", "--max-new-tokens", "8", "--out-dir", str(tmp_path / "out")])
     assert args.func(args) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert json.loads(capsys.readouterr().out.split("\nmetrics,")[0]) == metrics
+    printed = capsys.readouterr().out
+    assert "gitllm eval: 4 samples from" in printed and summary(metrics) in printed
+    assert "VQA exact match: 50.0% on 2 questions" in printed and "image-blind:" in printed
     assert metrics["samples"] == 4 and metrics["vqa_count"] == 2 and metrics["caption_count"] == 2
     assert metrics["vqa_exact_match"] == 0.5 and metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
     assert {"caption_bleu4", "caption_cider"} <= set(metrics)
     answers = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
     assert [a["correct"] for a in answers] == [True, False, None, None] and answers[0]["answer"] == said
+    assert [a["image"] for a in answers] == [str(tmp_path / f"{i}.png") for i in range(4)]
+    assert {"blind_answer", "zeroed_answer", "answer_type", "question_type"} <= set(answers[0])
     assert (tmp_path / "out" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 4
     samples, policy = load_samples(str(tmp_path / "data.jsonl"))
     assert len(samples) == 4 and policy.rejected["image_not_found"] == 1
@@ -122,11 +148,11 @@ def test_eval_from_the_feature_cache_answers_alike_and_encodes_each_image_once(t
     monkeypatch.setattr(model, "encode_images", lambda pixels: encoded.append(len(pixels)) or encode(pixels))
     settings = GenerationSettings(max_new_tokens=6)
     plain = evaluate(model, processor, samples, settings=settings, batch_size=3, out_dir=tmp_path / "a", loss=False)
-    assert sum(encoded) == 7  # pixels: one image per question
+    assert sum(encoded) == 7 + 7 + 1  # pixels: each question's image, its swapped image (blind), one for zeroed
     encoded.clear()
     cached = [evaluate(model, processor, samples, settings=settings, batch_size=3, out_dir=tmp_path / f"c{k}",
                        loss=False, feature_cache=True, cache_dir=tmp_path / "cache") for k in range(2)]
-    assert sum(encoded) == 3  # the three distinct images, once, by the first evaluation only
+    assert sum(encoded) == 3  # the three distinct images, once, by the first evaluation only (blind included)
     assert cached[0] == cached[1] == plain
     assert (tmp_path / "c1" / "answers.jsonl").read_text() == (tmp_path / "a" / "answers.jsonl").read_text()
     encoded.clear()
@@ -154,10 +180,44 @@ def test_eval_cli_autocast_keeps_fp32_weights_and_computes_in_bf16(tmp_path, mon
     parser = argparse.ArgumentParser()
     eval_cli.register(parser.add_subparsers())
     base = ["eval", "--model", str(folder), "--data", str(tmp_path / "data.jsonl"), "--out-dir", str(tmp_path / "o")]
-    for extra in ([], ["--autocast", "bfloat16"]):
+    for extra in ([], ["--autocast", "bfloat16"], ["--autocast", "float32"]):  # the choices of `gitllm demo`
         args = parser.parse_args(base + extra)
         assert args.func(args) == 0
     assert seen[0][:2] == (torch.float32, False)
     assert seen[1] == (torch.float32, True, torch.bfloat16)
+    assert seen[2][:2] == (torch.float32, False)
     with pytest.raises(SystemExit):
         parser.parse_args(base + ["--autocast", "int8"])
+
+
+def test_evaluate_takes_every_sample_by_default_and_rejects_a_bad_limit(tmp_path) -> None:
+    model, processor = load_model(save_tiny(tmp_path / "model"))
+    image(0).save(tmp_path / "0.png")
+    rows = [{"image": "0.png", "question": f"w{3 + i % 50}", "answer": "w2"} for i in range(201)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    quick = dict(settings=GenerationSettings(max_new_tokens=1), batch_size=67, loss=False, blind=False, progress=False)
+    assert evaluate(model, processor, str(tmp_path / "data.jsonl"), **quick)["vqa_count"] == 201  # was 200
+    assert evaluate(model, processor, str(tmp_path / "data.jsonl"), limit=7, **quick)["vqa_count"] == 7
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="positive number of samples"):
+            evaluate(model, processor, str(tmp_path / "data.jsonl"), limit=bad, **quick)
+        with pytest.raises(ValueError, match="positive number of samples"):
+            load_samples(str(tmp_path / "data.jsonl"), limit=bad)
+
+
+def test_eval_cli_limit_all_default_shown_and_bad_values_are_clean_errors(capsys) -> None:
+    parser = argparse.ArgumentParser(prog="gitllm")
+    eval_cli.register(parser.add_subparsers())
+    base = ["eval", "--model", "m", "--data", "d"]
+    assert parser.parse_args(base).limit is None and parser.parse_args(base + ["--limit", "all"]).limit is None
+    assert parser.parse_args(base + ["--limit", "5"]).limit == 5
+    for bad in ("0", "-3", "five"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(base + ["--limit", bad])
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err
+        assert "argument --limit" in error and "is not a positive number of samples or 'all'" in error
+        assert "Traceback" not in error
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "--help"])
+    assert "(default: all)" in " ".join(capsys.readouterr().out.split())

@@ -14,7 +14,7 @@ from gitllm.play import GenerationSettings, ask, load_model, stream_answer
 from gitllm.play import cli as play_cli
 from gitllm.play.loader import prompt_defaults
 from gitllm.play.chat import ChatSession, run_chat
-from gitllm.play.generate import question_sample
+from gitllm.infer.generate import question_sample
 from test_play_helpers import image, one_torch_thread, save_tiny  # noqa: F401 (fixture)
 from tiny_models import random_batch, tiny_model
 
@@ -73,7 +73,7 @@ def test_fault_every_loader_uses_the_runs_prompt_format(tmp_path) -> None:
     a `gitllm merge` folder, `AutoProcessor`, the CLI defaults, and `ask` / `prompt_batch` without arguments."""
     from transformers import AutoProcessor
 
-    from gitllm.play.generate import prompt_batch
+    from gitllm.infer.generate import prompt_batch
     from gitllm.train import merge_run, train
     from test_train_support import tiny_config
 

@@ -10,7 +10,7 @@ import torch
 
 from gitllm.play import GenerationSettings, ask, load_model
 from gitllm.play.chat import ChatSession, run_chat
-from gitllm.play.generate import prompt_batch, question_sample
+from gitllm.infer.generate import prompt_batch, question_sample
 from gitllm.play.visual_words import frame_visual_words, nearest_tokens, visual_words
 from test_play import run_cli
 from test_play_helpers import image, one_torch_thread  # noqa: F401 (fixture)
@@ -105,4 +105,5 @@ def test_evaluate_reads_videos_with_and_without_the_feature_cache(saved, tmp_pat
     assert plain["samples"] == plain["vqa_count"] == 4 and abs(plain["loss"] - cached["loss"]) < 1e-2
     strip = frame_strip([Image.new("RGB", (64, 64))] * 3)
     assert strip.size == (3 * 64 + 2 * 4, 64)
-    assert (tmp_path / "plain" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 4
+    # the gallery shows each video once (two questions each): its frames as one strip
+    assert (tmp_path / "plain" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 2

@@ -12,7 +12,7 @@ import torch
 from gitllm.data import Encoder, read
 from gitllm.model.finite import NonFiniteError
 from gitllm.train import FeatureCache, ImageKeys, encoder_identity, train
-from gitllm.train.features import cache_root
+from gitllm.infer.features import cache_root
 from test_train_support import tiny_config, tiny_table
 from tiny_models import tiny_model, tiny_processor
 

@@ -18,7 +18,7 @@ import torch
 
 from gitllm.data import read
 from gitllm.eval import evaluate
-from gitllm.play.generate import GenerationSettings
+from gitllm.infer.generate import GenerationSettings
 from gitllm.train import load_config, train
 from gitllm.train.build import build_model
 from gitllm.train.groups import apply_groups, unwrap

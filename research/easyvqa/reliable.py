@@ -23,10 +23,10 @@ import torch
 from transformers import TrainerCallback
 
 from gitllm.model import GitLLMProcessor
-from gitllm.play.generate import GenerationSettings, generate_answers
+from gitllm.infer.generate import GenerationSettings, generate_answers
 from gitllm.train import load_config, train
 from gitllm.train.data import set_image_size, split_samples
-from gitllm.train.features import sample_features
+from gitllm.infer.features import sample_features
 
 HERE = Path(__file__).resolve().parent
 RECIPE = "demo/easyvqa"
@@ -83,47 +83,12 @@ class Probe(TrainerCallback):
         print(f"[probe] step {state.global_step}: real {real} blind {blind}", flush=True)
 
 
-def add_visual_word_loss(weight: float, tokenizer, tau: float = 0.1) -> None:
-    """Lab patch of GitLLMTrainer.compute_loss: + `weight` x cross-entropy of the answer's first token against
-    the cosine similarities of the projected image tokens (log-mean-exp over tokens) with the LLM's word
-    embeddings, for rows whose answer is not yes/no: the image tokens are pulled towards the words that
-    describe the image."""
-    import torch.nn.functional as F
-    from gitllm.train import engine
-    from gitllm.train.groups import unwrap
-
-    original = engine.GitLLMTrainer.compute_loss
-    yes_no: dict[int, bool] = {}
-
-    def is_yes_no(token: int) -> bool:
-        if token not in yes_no:
-            yes_no[token] = tokenizer.decode([token]).strip().lower() in ("yes", "no")
-        return yes_no[token]
-
-    def compute_loss(self, model, inputs, *args, **kwargs):
-        loss = original(self, model, inputs, *args, **kwargs)
-        labels = inputs["labels"]
-        first = torch.stack([row[row.ne(-100)][0] for row in labels])
-        keep = torch.tensor([not is_yes_no(int(t)) for t in first])
-        if not keep.any():
-            return loss
-        base = unwrap(model)
-        image = base.image_embeddings(vision_features=inputs["vision_features"][keep]).float()
-        words = base.language_model.get_input_embeddings().weight.detach().float()
-        sims = F.normalize(image, dim=-1) @ F.normalize(words, dim=-1).T / tau
-        pooled = sims.logsumexp(1) - torch.log(torch.tensor(float(sims.shape[1])))
-        return loss + weight * F.cross_entropy(pooled, first[keep])
-
-    engine.GitLLMTrainer.compute_loss = compute_loss
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("name")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--probe-every", type=int, default=40)
     ap.add_argument("--recipe", default=str(RECIPE))
-    ap.add_argument("--vw", type=float, default=0.0, help="visual-word loss weight (lab patch)")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_intermixed_args()
     out = HERE / "runs" / f"{a.name}_s{a.seed}"
@@ -133,8 +98,6 @@ def main() -> None:
     processor = GitLLMProcessor.from_parts(config.model.vision, config.model.llm)
     if config.model.image_size:
         set_image_size(processor.image_processor, config.model.image_size)
-    if a.vw:
-        add_visual_word_loss(a.vw, processor.tokenizer)
     probe_log: list[dict] = []
     probe = Probe(a.probe_every, processor, random.Random(1).sample(val, 256), config, probe_log)
     start = time.perf_counter()
@@ -144,7 +107,7 @@ def main() -> None:
     model, processor = load_model(out, "float32")
     features = sample_features(model, processor, val, config.cache_dir)
     real, blind = answer(model, processor, val, features, config.data.template)
-    row = {"name": a.name, "seed": a.seed, "overrides": a.overrides, "vw": a.vw, "steps": result.steps,
+    row = {"name": a.name, "seed": a.seed, "overrides": a.overrides, "steps": result.steps,
            "train_loss": round(result.train_loss, 4), "val_loss": result.eval_loss and round(result.eval_loss, 4),
            "train_s": round(seconds), "val": real, "blind": blind, "probes": probe_log}
     with (HERE / "reliable_results.jsonl").open("a") as f:

@@ -34,6 +34,7 @@ class DemoResult:
     out_dir: Path
     seconds: dict[str, float] = field(default_factory=dict)
     accuracy: float = 0.0
+    blind_accuracy: float = 0.0  # the same questions with the images shuffled across them (gitllm.eval)
     test_questions: int = 0
     trained: bool = False
     steps: int = 0  # optimizer steps trained (0 when the model was reused)
@@ -126,6 +127,7 @@ def _evaluate_and_play(config: Any, out: Path, run_dir: Path, result: DemoResult
                        out / "eval", limit=eval_limit, loss=False, gallery_limit=GALLERY_SIZE, feature_cache=True,
                        cache_dir=config.cache_dir)
     result.accuracy, result.test_questions = metrics["vqa_exact_match"], metrics["vqa_count"]
+    result.blind_accuracy = metrics["vqa_blind_exact_match"]
     _timed(result.seconds, "eval", start)
 
     start = time.perf_counter()
@@ -163,6 +165,7 @@ def _play(model: Any, processor: Any, template: str, answers_file: Path, ask: An
 
 def _jsonable(result: DemoResult) -> dict[str, Any]:
     return {"out_dir": str(result.out_dir), "seconds": result.seconds, "accuracy": result.accuracy,
+            "blind_accuracy": result.blind_accuracy,
             "test_questions": result.test_questions, "trained": result.trained, "steps": result.steps,
             "planned_steps": result.planned_steps, "answers": result.answers,
             "artifacts": {k: str(v) for k, v in result.artifacts.items()}}
@@ -181,7 +184,9 @@ def summary(result: DemoResult) -> str:
     """What a newcomer reads at the end: accuracy, times, sample answers, where each artifact is."""
     s = result.seconds
     lines = [
-        f"easy-VQA test exact match: {result.accuracy:.1%} on {result.test_questions} questions (greedy)",
+        f"easy-VQA test exact match: {result.accuracy:.1%} on {result.test_questions} questions (greedy); "
+        f"image-blind {result.blind_accuracy:.1%} (images shuffled across questions): the image adds "
+        f"{100 * (result.accuracy - result.blind_accuracy):+.1f} points",
         f"setup (zoo preparation): {s['setup']:.0f} s",
         f"train{_steps(result)}: {s['train']:.0f} s, "
         f"evaluate: {s['eval']:.0f} s -> train + eval {s['train'] + s['eval']:.0f} s; ask/visual words/plot: "

@@ -21,10 +21,16 @@ def normalize_answer(text: str) -> str:
     return " ".join(w for w in words if w not in _ARTICLES)
 
 
+def matches(predictions: Sequence[str], references: Sequence[str]) -> list[bool]:
+    """Whether each prediction equals its reference after `normalize_answer`."""
+    assert len(predictions) == len(references), (len(predictions), len(references))
+    return [normalize_answer(p) == normalize_answer(r) for p, r in zip(predictions, references)]
+
+
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Fraction of predictions equal to their reference after `normalize_answer`."""
-    assert len(predictions) == len(references) > 0, (len(predictions), len(references))
-    return sum(normalize_answer(p) == normalize_answer(r) for p, r in zip(predictions, references)) / len(references)
+    assert len(references) > 0, "no references"
+    return sum(matches(predictions, references)) / len(references)
 
 
 def caption_tokens(text: str) -> str:

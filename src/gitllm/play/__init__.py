@@ -6,7 +6,7 @@
     visual_words(model, processor, "cat.png", "overlay.png").table()
 """
 
-from gitllm.play.generate import GenerationSettings, ask, generate_answers, stream_answer
+from gitllm.infer.generate import GenerationSettings, ask, generate_answers, stream_answer
 from gitllm.play.loader import load_model
 from gitllm.play.visual_words import VisualWords, visual_words
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitllm.data import Sample, Turn
 from gitllm.data.images import ImageError, load_image
-from gitllm.play.generate import GenerationSettings, question_sample
+from gitllm.infer.generate import GenerationSettings, question_sample
 
 DEFAULT_MAX_TOKENS = 64
 

@@ -12,7 +12,7 @@ from gitllm.data import Sample
 from gitllm.data.readers.common import jsonl_rows, parse_json
 from gitllm.data.images import IMAGE_SUFFIXES
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
-from gitllm.play.generate import GenerationSettings, generate_answers, question_sample
+from gitllm.infer.generate import GenerationSettings, generate_answers, question_sample
 
 Row = tuple[dict[str, Any], Sample]  # (fields written out, prompt)
 

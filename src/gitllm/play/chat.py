@@ -10,7 +10,7 @@ from PIL import Image
 from gitllm.data import Turn
 from gitllm.data.images import ImageError, ImageSource, load_image
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
-from gitllm.play.generate import GenerationSettings, question_sample, stream_answer
+from gitllm.infer.generate import GenerationSettings, question_sample, stream_answer
 
 HELP = ("commands: /image PATH (switch image, clears history), /add PATH (one more image after the others, "
         "clears history), /reset (clear history), /quit")

@@ -77,7 +77,7 @@ def _load(args: argparse.Namespace):  # -> (model, processor)
 
 
 def _settings(args: argparse.Namespace):  # -> GenerationSettings
-    from gitllm.play.generate import GenerationSettings
+    from gitllm.infer.generate import GenerationSettings
 
     return GenerationSettings(args.max_new_tokens, args.temperature, args.top_p, args.num_beams)
 
@@ -94,7 +94,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
 def run_ask(args: argparse.Namespace) -> int:
     from gitllm.play.batch import answer_all, read_questions
-    from gitllm.play.generate import ask
+    from gitllm.infer.generate import ask
 
     if bool(args.image) == bool(args.input):
         print("error: give either --image IMAGE \"question\" or --input FOLDER|ROWS.jsonl", file=sys.stderr)

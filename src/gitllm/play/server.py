@@ -25,7 +25,7 @@ import torch
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.model.vision import num_image_tokens
 from gitllm.play.api import ApiError, ChatRequest, chunk_body, completion_body, decode_image, new_completion_id, parse_chat_request
-from gitllm.play.generate import generate_batch, prompt_batch, stream_answer
+from gitllm.infer.generate import generate_batch, prompt_batch, stream_answer
 from gitllm.play.visual_words import METRICS, visual_words
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -7,7 +7,7 @@ merging and loss-curve plots.
 
 from gitllm.train.config import DataSpec, LoraSpec, ModelSpec, OptimSpec, TrainConfig, load_config
 from gitllm.train.engine import TrainResult, close_distributed, train
-from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
+from gitllm.infer.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.train.groups import GROUPS, apply_groups, parameter_table
 from gitllm.train.merge import merge_run
 

@@ -117,6 +117,8 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     eval_steps: int = 0  # > 0: also before training and every eval_steps; 0: at the end only
+    eval_accuracy: int = 0  # > 0: at each evaluation also answer this many val questions, log their exact match
+    eval_blind: bool = True  # with eval_accuracy: also the image-blind accuracy (images shuffled, features zeroed)
     save_steps: int = 0  # 0: save at the end only
     save_total_limit: int | None = 2
     logging_steps: int = 10
@@ -272,6 +274,8 @@ def validate(config: TrainConfig) -> None:
         obj, attr = (config, key) if "." not in key else (getattr(config, key.split(".")[0]), key.split(".")[1])
         if getattr(obj, attr) < 1:
             raise ValueError(f"config key {key!r} must be >= 1")
+    if config.eval_accuracy < 0:
+        raise ValueError("config key 'eval_accuracy' must be >= 0 (0: no answer accuracy at evaluations)")
     if config.optim.lr <= 0 or any(lr <= 0 for lr in config.optim.group_lr.values()):
         raise ValueError("config key 'optim.lr' / 'optim.group_lr' must be > 0")
     words = config.visual_words

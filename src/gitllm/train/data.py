@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from gitllm.data import Encoder, RowPolicy, Sample, read
 from gitllm.train.config import DataSpec
-from gitllm.train.features import FeatureCache, ImageKeys
+from gitllm.infer.features import FeatureCache, ImageKeys
 
 
 def set_image_size(image_processor: Any, size: int) -> None:

@@ -17,12 +17,13 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
 from gitllm.data import Collator, EncodedDataset, EncodedStream, Encoder, RowPolicy
+from gitllm.infer.features import FeatureCache, ImageKeys, encoder_identity
 from gitllm.model.finite import NonFiniteError
+from gitllm.train.accuracy import AccuracyProbe, probe_questions
 from gitllm.train.build import build_model
 from gitllm.train.checkpoints import newest_complete
 from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, dump_config, load_config
-from gitllm.train.data import cached_dataset, reader_options, split_samples
-from gitllm.train.features import FeatureCache, ImageKeys, encoder_identity
+from gitllm.train.data import FeatureDataset, cached_dataset, reader_options, split_samples
 from gitllm.train.groups import GROUPS, apply_groups, module_report, parameter_table, trainable_by_group, unwrap
 from gitllm.train.objectives import VisualWordObjective
 from gitllm.train.state import check_fits, load_trainable, save_trainable
@@ -42,14 +43,15 @@ class TrainResult:
 
 
 class GitLLMTrainer(Trainer):
-    """The HF Trainer with per-group learning rates, trainable-only checkpoints and the visual-word objective
+    """The HF Trainer with per-group learning rates, trainable-only checkpoints, the visual-word objective
     (`config.visual_words`: added to the loss that trains; the logged `loss` stays the language-model loss, and
-    the objective is logged as `visual_word_loss`)."""
+    the objective is logged as `visual_word_loss`) and, with a `probe`, answer accuracy (real and image-blind)
+    logged after every evaluation."""
 
     def __init__(self, *args: Any, run: TrainConfig, visual_words: VisualWordObjective | None = None,
-                 **kwargs: Any) -> None:
+                 probe: AccuracyProbe | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.run = run
+        self.run, self.probe = run, probe
         # Our forward returns the mean loss per micro-batch; the Trainer then scales by accumulation steps.
         self.model_accepts_loss_kwargs = False
         self.visual_words = visual_words
@@ -87,6 +89,16 @@ class GitLLMTrainer(Trainer):
             logs["visual_word_loss"] = sum(self._word_losses) / len(self._word_losses)
             self._word_losses.clear()
         super().log(logs, *args, **kwargs)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """The Trainer's evaluation (eval_loss), then the probe's accuracies, logged at the same step."""
+        metrics = super().evaluate(*args, **kwargs)
+        if self.probe is not None:
+            with self.accelerator.autocast():
+                accuracy = self.probe(self.model)
+            self.log(accuracy)
+            metrics |= accuracy
+        return metrics
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -211,6 +223,15 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     return train, val, collator
 
 
+def _probe(config: TrainConfig, processor: Any, val_set: Any, batch_size: int) -> AccuracyProbe | None:
+    """The accuracy probe on the first `eval_accuracy` validation questions (None when 0), reading vision
+    features from the feature cache when the validation set does."""
+    if config.eval_accuracy == 0:
+        return None
+    return AccuracyProbe(processor, probe_questions(val_set.samples, config.eval_accuracy), config.data.template,
+                         batch_size, config.eval_blind, isinstance(val_set, FeatureDataset), config.cache_dir)
+
+
 def resume_checkpoint(config: TrainConfig, report: bool = True) -> str | None:
     """The checkpoint to resume from: the newest complete one under output_dir (auto/always), or None.
     Incomplete ones (a kill while saving) are skipped; with `report`, what is skipped and chosen is printed."""
@@ -257,6 +278,7 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     trainer = GitLLMTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, data_collator=collator,
         callbacks=[MetricsCallback(out / METRICS_FILE), *callbacks], run=config, visual_words=words,
+        probe=_probe(config, processor, val_set, args.per_device_eval_batch_size),
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RateProgress(config.batch_size * config.grad_accum * args.world_size))

@@ -90,7 +90,7 @@ def generate_tokens(
     vision_features: Sequence[torch.Tensor] | None = None,
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
-    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.train.features.sample_features`) replace pixels."""
+    `vision_features` (one (N, Dv) per sample, e.g. `gitllm.infer.features.sample_features`) replace pixels."""
     assert batch_size >= 1, batch_size
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
