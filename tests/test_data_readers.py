@@ -142,6 +142,9 @@ def test_format_detection(tmp_path: Path) -> None:
     assert [detect_format(str(p)) for p in (m3it, tmp_path / "l.jsonl", tmp_path / "u.jsonl")] == [
         "m3it", "llava", "jsonl"]
     assert detect_format("easyvqa:test") == "easyvqa" and detect_format("hf:MMInstruction/M3IT") == "m3it-hub"
+    with pytest.raises(ValueError, match="no such file"):
+        detect_format(str(tmp_path / "what.xyz"))
+    (tmp_path / "what.xyz").write_text("?")
     with pytest.raises(ValueError, match="cannot detect"):
         detect_format(str(tmp_path / "what.xyz"))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,14 +46,12 @@ def one_torch_thread() -> Iterator[None]:
 @contextmanager
 def running_server(playground: object) -> Iterator[str]:
     """A playground server on a free loopback port, in a thread; yields its base URL; always shut down."""
-    from gitllm.play.server import make_server
+    from gitllm.play.server import make_server, serve_in_thread
 
     server = make_server(playground, port=0)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread, port = serve_in_thread(server)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.should_exit = True
         thread.join()

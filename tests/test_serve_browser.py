@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from test_play_helpers import one_torch_thread, running_server, save_tiny  # noq
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'gitllm[play]' for the browser test")
 CHROMIUM = shutil.which("chromium")
 CHELSEA = Path(skimage.__file__).parent / "data" / "chelsea.png"
+SCREENSHOTS = os.environ.get("GITLLM_SCREENSHOTS")  # a folder to keep the screenshots in
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
@@ -45,6 +48,7 @@ def test_page_uploads_asks_and_shows_visual_words(served, tmp_path) -> None:
             page.fill("#question", "w1")
             page.click("#ask-button")
             page.wait_for_selector("#ask-error:has-text('Error 400')")
+            page.wait_for_selector("#status:not(.busy)")
             assert "not a recognised image" in page.inner_text("#ask-error")
             page.set_input_files("#image", str(CHELSEA))
             page.wait_for_selector("#preview[src^='data:image/png']")
@@ -52,18 +56,43 @@ def test_page_uploads_asks_and_shows_visual_words(served, tmp_path) -> None:
             page.click("#ask-button")
             page.wait_for_selector("#ask-error:has-text('the question is empty')")
 
+            assert "{" not in page.inner_text("#ask-error"), "a readable message, not a dict"
+            preview = page.locator("#preview").bounding_box()
+            assert preview["width"] >= 300, "a 451x300 photo is shown at a useful preview size"
+
             page.fill("#question", "w1 w2 w3")
             page.fill("#max-tokens", "8")
-            page.click("#ask-button")
+            slowed = model.language_model.register_forward_pre_hook(lambda *args: time.sleep(0.15))
+            try:
+                page.click("#ask-button")
+                page.wait_for_selector("#status.busy:has-text('Generating')")
+                page.wait_for_function("parseFloat(document.querySelector('#status').textContent.split('…')[1]) >= 0.3")
+                page.screenshot(path=str(tmp_path / "generating.png"))
+            finally:
+                slowed.remove()
             page.wait_for_selector("#answer[data-done='1']")
             assert page.inner_text("#answer").strip() == expected and page.inner_text("#ask-error") == ""
+            assert page.inner_text("#status").startswith("Answered in ")
             page.screenshot(path=str(tmp_path / "playground.png"))
 
             page.click("#tab-vw")
             page.click("#vw-button")
             page.wait_for_selector("#vw-image[src^='data:image/png']")
             assert "4x4 patches" in page.inner_text("#vw-table")
+            assert page.locator("#vw-image").bounding_box()["width"] >= 600, "the overlay is drawn large enough"
             page.screenshot(path=str(tmp_path / "visual_words.png"), full_page=True)
+
+            # Phone width: one column, nothing wider than the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.click("#tab-ask")
+            widest = page.evaluate("Math.max(...[...document.querySelectorAll('body *')]"
+                                   ".map((e) => e.getBoundingClientRect().right))")
+            assert widest <= 390 and page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         finally:
             browser.close()
-    assert (tmp_path / "playground.png").stat().st_size > 10_000
+    for name in ("playground", "generating", "visual_words", "phone"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    if SCREENSHOTS:
+        for name in ("playground", "generating", "visual_words", "phone"):
+            shutil.copy(tmp_path / f"{name}.png", Path(SCREENSHOTS) / f"{name}.png")

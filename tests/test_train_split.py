@@ -69,3 +69,15 @@ def test_balance_answers_equalises_each_question(tmp_path: Path) -> None:
     # the rare answer's rows are all used, none more than its fair share of repeats
     assert Counter(s.row_id for s in out if s.outputs == "yes") == {"0": 3, "1": 3}
     assert [s.row_id for s in balance_answers(skewed, seed=0)] == [s.row_id for s in balance_answers(skewed, seed=0)]
+
+
+def test_fault_hold_out_images_skips_a_missing_image_when_asked(tmp_path: Path) -> None:
+    from gitllm.data import RowPolicy
+    from gitllm.data.rows import BadRowError
+
+    rows = _rows(_images(tmp_path, 6), per_image=2) + [Sample("t", "gone", [tmp_path / "gone.png"], "", "q?", "a")]
+    with pytest.raises(BadRowError):
+        hold_out_images(rows, val_size=2)
+    policy = RowPolicy(skip_bad=True)
+    train, val = hold_out_images(rows, val_size=2, policy=policy)
+    assert len(train) + len(val) == 12 and sum(policy.rejected.values()) == 1

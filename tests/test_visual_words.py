@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pytest
 import skimage
 import torch
@@ -75,3 +76,22 @@ def test_chelsea_with_the_zoo_model(tmp_path, capsys) -> None:
     assert counts and counts == sorted(counts, reverse=True) and sum(counts) <= 256
     sanity = float(printed.split("sanity: ")[1].split("%")[0])
     assert sanity > 90  # cosine maps SmolLM2's own embeddings back to their tokens
+
+
+def test_overlay_draws_whole_words_large_enough_and_the_whole_title() -> None:
+    """Long words are not cut, a small image is drawn at least MIN_WIDTH_PX wide, and the (wrapped) title
+    lies inside the figure above the image."""
+    from gitllm.play.overlay import MIN_WIDTH_PX
+    from gitllm.play.visual_words import VisualWords
+
+    words = ["supercalifragilistic", "a", "w10", "Ġthe"] * 4
+    result = VisualWords(words=words, prefix_words=["<s>", "prefixword" * 6], token_ids=list(range(18)),
+                         grid=(4, 4), patch_size=(8, 8), image=np.zeros((32, 32, 3), np.uint8), metric="cosine")
+    figure = overlay_figure(result)
+    figure.canvas.draw()
+    assert [t.get_text() for t in figure.axes[0].texts] == words
+    assert figure.axes[0].get_window_extent().width >= MIN_WIDTH_PX
+    (title,) = figure.texts
+    box, image_box = title.get_window_extent(), figure.axes[0].get_window_extent()
+    assert "prefixword" * 6 in title.get_text().replace("\n", "")
+    assert box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height and box.y0 >= image_box.y1

@@ -54,6 +54,10 @@ def run_check(args: argparse.Namespace) -> int:
     print(f"source: {args.source} (format {format})\nchecked: {scope}")
     print(f"rows read: {usable + policy.n_rejected}\nrows usable: {usable}\n{policy.summary()}")
     print(frame_summary(frames))
+    if not usable:
+        print("error: no usable rows: fix the data (see the reasons above) or check the path and --format",
+              file=sys.stderr)
+        return 1
     return 1 if policy.n_rejected and not args.skip_bad else 0
 
 

@@ -37,10 +37,13 @@ class Encoder:
     bos: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Contract: an EOS token ends every answer, and labels come from character offsets (fast tokenizers).
-        assert self.tokenizer.eos_token is not None, "tokenizer has no eos_token"
-        assert getattr(self.tokenizer, "is_fast", False), "labels need character offsets: use a fast tokenizer"
-        assert self.label_mode in ("answer", "all"), self.label_mode
+        # An EOS token ends every answer, and labels come from character offsets (fast tokenizers).
+        if self.tokenizer.eos_token is None:
+            raise ValueError("the tokenizer has no eos_token: set one (it ends every answer)")
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ValueError("labels need character offsets: load a fast tokenizer (use_fast=True)")
+        if self.label_mode not in ("answer", "all"):
+            raise ValueError(f"label_mode must be 'answer' or 'all', not {self.label_mode!r}")
         self.render = get_template(self.template)
         self.pixels = PixelTransform.from_processor(self.image_processor)
         default = self.tokenizer("", add_special_tokens=True)["input_ids"]

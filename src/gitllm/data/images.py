@@ -18,6 +18,7 @@ ImageSource = bytes | str | os.PathLike | Image.Image
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_PIXELS = 89_478_485  # PIL's own bomb-warning threshold (about 0.25 GiB as RGB)
 MAX_SIDE = 4096          # larger images are downscaled right after decoding
+MAX_ASPECT = 100         # longest / shortest side; beyond it resizing by the short side blows up, a crop keeps ~nothing
 _WHITE = (255, 255, 255, 255)
 _EXIF_ORIENTATION = 0x0112
 
@@ -37,20 +38,28 @@ def load_image(
     min_side: int | None = None,
     max_side: int = MAX_SIDE,
     max_pixels: int = MAX_PIXELS,
+    max_aspect: float = MAX_ASPECT,
 ) -> Image.Image:
     """Decode `source` (encoded bytes, a file path or a PIL image) into an RGB image.
 
     EXIF orientation is applied; RGBA/LA/P are composited on white; CMYK, I;16, I, F, L and 1 become RGB.
     `min_side`: the consumer needs at least this many pixels on the shortest side, so JPEGs may be decoded
     at 1/2, 1/4 or 1/8 scale (PIL draft mode) while keeping it. Images over `max_pixels` raise
-    ImageError('image_too_large') before decoding; a longest side over `max_side` is downscaled.
+    ImageError('image_too_large') before decoding, one side over `max_aspect` times the other
+    ImageError('bad_aspect_ratio'); a longest side over `max_side` is downscaled (each side stays >= 1 px).
     """
     image = source if isinstance(source, Image.Image) else _decode(source, min_side, max_pixels)
+    width, height = image.size
+    if min(width, height) < 1 or max(width, height) > max_aspect * min(width, height):
+        raise ImageError("bad_aspect_ratio", f"image is {width}x{height} pixels: one side is over {max_aspect:g} "
+                         "times the other (the limit); crop or pad it")
     if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
         image = ImageOps.exif_transpose(image)
     image = to_rgb(image)
     if max(image.size) > max_side:
-        image = ImageOps.contain(image, (max_side, max_side), Image.Resampling.BICUBIC)
+        scale = max_side / max(image.size)
+        size = tuple(max(1, round(side * scale)) for side in image.size)
+        image = image.resize(size, Image.Resampling.BICUBIC)
     # Contract: callers always get a fully decoded RGB image.
     assert image.mode == "RGB"
     return image

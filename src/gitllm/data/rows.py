@@ -12,6 +12,7 @@ T = TypeVar("T")
 
 # Every reason a row can be rejected for; `data check` prints counts keyed by these.
 REASONS: tuple[str, ...] = (
+    "bad_file",          # the file cannot be read on from here (corrupt parquet, not UTF-8 text, not a JSON array)
     "bad_json",          # the row itself does not parse
     "missing_field",     # a required field is absent or has the wrong type
     "empty_answer",      # nothing to train on
@@ -21,6 +22,7 @@ REASONS: tuple[str, ...] = (
     "not_an_image",      # bytes that no image decoder recognises
     "truncated_image",   # image data ends early or is corrupt
     "image_too_large",   # over the decompression-bomb pixel limit
+    "bad_aspect_ratio",  # one side over MAX_ASPECT times the other: nothing of it survives resizing
     "image_not_found",   # the referenced image file does not exist
     "too_long",          # the encoded text exceeds max_length (an answer is never cut)
     "frame_sizes",       # a sample's frames come out of the image processor at different sizes
@@ -54,12 +56,16 @@ class RowPolicy:
         try:
             return fn(*args)
         except BadRowError as err:
-            if not self.skip_bad:
-                raise
-            self.rejected[err.reason] += 1
-            if len(self.examples) < self.keep_examples:
-                self.examples.append(err)
+            self.reject(err)
             return None
+
+    def reject(self, err: BadRowError) -> None:
+        """Raise `err`, or with `skip_bad` count it (and keep it as an example)."""
+        if not self.skip_bad:
+            raise err
+        self.rejected[err.reason] += 1
+        if len(self.examples) < self.keep_examples:
+            self.examples.append(err)
 
     @property
     def n_rejected(self) -> int:

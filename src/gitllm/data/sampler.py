@@ -16,7 +16,8 @@ def group_by_length(items: Iterable[T], length: Callable[[T], int], batch_size: 
                     seed: int = 0) -> Iterator[T]:
     """Reorders a stream window by window: each window of `batch_size * window_batches` items is sorted by
     `length`, cut into batches, and the batches are yielded in random order. Memory: one window."""
-    assert batch_size > 0 and window_batches > 0
+    if batch_size < 1 or window_batches < 1:
+        raise ValueError(f"batch_size and window_batches must be >= 1, got {batch_size} and {window_batches}")
     rng, stream = random.Random(seed), iter(items)
     while window := sorted(islice(stream, batch_size * window_batches), key=length):
         batches = [window[i : i + batch_size] for i in range(0, len(window), batch_size)]

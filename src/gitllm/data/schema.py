@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Literal, get_args
 
 from PIL import Image
 
@@ -15,6 +17,7 @@ from gitllm.data.rows import BadRowError
 from gitllm.data.video import VideoFrame, sample_indices
 
 Role = Literal["user", "assistant"]
+_IMAGE_TYPES = get_args(ImageSource)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class Sample:
     Single-turn samples set `inputs` (the question, may be empty) and `outputs` (the answer); multi-turn
     samples (LLaVA) set `turns` instead, alternating user/assistant from the user. A sample whose last turn
     is the user's (no `outputs`) is a prompt for generation; training needs `require_answer()` to pass.
-    Texts are stripped of surrounding whitespace. Invalid content raises BadRowError naming the row.
+    Texts are stripped of surrounding whitespace. Invalid content (a text that is not a string, an image of
+    an unknown type) raises BadRowError naming the row.
     """
 
     source: str
@@ -60,8 +64,16 @@ class Sample:
     conversation: list[Turn] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.images:
-            raise self.error("missing_field", "no image")
+        if isinstance(self.images, (str, bytes)) or not self.images:
+            raise self.error("missing_field", "no image (images must be a non-empty list)")
+        for k, image in enumerate(self.images):
+            if not isinstance(image, (*_IMAGE_TYPES, Base64Image)):
+                raise self.error("missing_field", f"image {k + 1} is {type(image).__name__}, not a path or image data")
+        for name in ("instruction", "inputs", "outputs", "task"):
+            if not isinstance(getattr(self, name), str):
+                raise self.error("missing_field", f"{name} is {type(getattr(self, name)).__name__}, not text")
+        if any(not isinstance(t, Turn) or not isinstance(t.text, str) for t in self.turns or ()):
+            raise self.error("missing_field", "turns must be Turns with text")
         self.instruction, self.inputs, self.outputs = (s.strip() for s in (self.instruction, self.inputs, self.outputs))
         turns = self.turns or [Turn("user", self.inputs)] + ([Turn("assistant", self.outputs)] if self.outputs else [])
         self.conversation = [Turn(t.role, t.text.strip()) for t in turns]
@@ -100,7 +112,11 @@ class Sample:
         return [self.decode(image, min_side) for image in self.frames(max_frames)]
 
     def load_image(self, min_side: int | None = None) -> Image.Image:
-        """The first image, decoded to RGB."""
+        """The first image, decoded to RGB; every other image given as a path must exist (a row that names a
+        missing file is broken even where only the first is used)."""
+        for k, other in enumerate(self.images[1:], 2):
+            if isinstance(other, (str, os.PathLike)) and not Path(other).is_file():
+                raise self.error("image_not_found", f"image {k} of {len(self.images)}: no such file: {other}")
         return self.decode(self.images[0], min_side)
 
     @property

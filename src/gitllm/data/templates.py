@@ -51,5 +51,5 @@ TEMPLATES: dict[str, Template] = {"git-llm": git_llm, "qa": qa, "chat": chat}
 
 def get_template(name: str) -> Template:
     if name not in TEMPLATES:
-        raise KeyError(f"unknown template {name!r}; known: {sorted(TEMPLATES)}")
+        raise ValueError(f"unknown template {name!r}; known: {sorted(TEMPLATES)}")
     return TEMPLATES[name]

@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gitllm.data import images as image_code, pixels as pixel_code
+from gitllm.data.images import ImageError
 from gitllm.data.pixels import PixelTransform
 from gitllm.data.schema import Base64Image, Sample
 from gitllm.data.video import VideoFrame
@@ -77,24 +78,29 @@ def encoder_identity(model: Any, image_processor: Any) -> str:
 
 class ImageKeys:
     """Content hashes of a sample's frames (`Sample.frames(max_frames)`); file hashes memoised per
-    (path, size, mtime)."""
+    (path, size, mtime). An image that cannot be read raises BadRowError naming the sample's row."""
 
     def __init__(self, max_frames: int | None = None) -> None:
         self.max_frames = max_frames
         self._files: dict[tuple[str, int, int], str] = {}
 
     def __call__(self, sample: Sample) -> list[str]:
-        return [self.key(image) for image in sample.frames(self.max_frames)]
+        return [self.key(image, sample) for image in sample.frames(self.max_frames)]
 
-    def key(self, image: Any) -> str:
-        """The content hash of one image."""
+    def key(self, image: Any, sample: Sample) -> str:
+        """The content hash of one of `sample`'s images."""
         if isinstance(image, Base64Image):
-            return _digest(image.decode())
+            try:
+                return _digest(image.decode())
+            except ImageError as err:
+                raise sample.error(err.reason, err.detail) from None
         if isinstance(image, (bytes, bytearray)):
             return _digest(bytes(image))
         if isinstance(image, VideoFrame):
-            return _digest(self.key(image.path).encode(), f"frame {image.index}".encode())
+            return _digest(self.key(image.path, sample).encode(), f"frame {image.index}".encode())
         if isinstance(image, (str, Path)):
+            if not Path(image).is_file():
+                raise sample.error("image_not_found", f"no such file: {image}")
             stat = os.stat(image)
             memo = (str(image), stat.st_size, stat.st_mtime_ns)
             if memo not in self._files:

@@ -91,7 +91,8 @@ def generate_tokens(
 ) -> list[list[int]]:
     """New token ids per sample (up to, not including, EOS), `batch_size` prompts at a time, in order;
     `vision_features` (one (N, Dv) per sample, e.g. `gitllm.infer.features.sample_features`) replace pixels."""
-    assert batch_size >= 1, batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
     rows: list[list[int]] = []
     with tqdm(total=len(samples), desc="answering", unit="q", disable=not progress) as bar:
         for start in range(0, len(samples), batch_size):
@@ -105,10 +106,11 @@ def generate_tokens(
 
 
 def generate_batch(model: GitLLMForCausalLM, tokenizer: Any, batch: dict[str, torch.Tensor],
-                   settings: GenerationSettings) -> list[list[int]]:
-    """New token ids (up to, not including, EOS) for each row of a `prompt_batch`."""
+                   settings: GenerationSettings, **generate_kwargs: Any) -> list[list[int]]:
+    """New token ids (up to, not including, EOS) for each row of a `prompt_batch`; `generate_kwargs` (a
+    streamer, stopping criteria) go to `model.generate`."""
     eos = tokenizer.eos_token_id
-    rows = model.generate(**batch, **settings.kwargs(tokenizer)).tolist()
+    rows = model.generate(**batch, **settings.kwargs(tokenizer), **generate_kwargs).tolist()
     return [row[: row.index(eos)] if eos in row else row for row in rows]
 
 
@@ -171,7 +173,7 @@ def stream_answer(
     def run() -> None:
         try:
             model.generate(**batch, **settings.kwargs(processor.tokenizer), streamer=streamer,
-                           stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]))
+                           stopping_criteria=StoppingCriteriaList([Cancelled(cancel)]))
         except BaseException as err:  # surfaced to the caller after the stream ends
             failure.append(err)
             streamer.end()
@@ -188,7 +190,7 @@ def stream_answer(
         raise failure[0]
 
 
-class _Cancelled(StoppingCriteria):
+class Cancelled(StoppingCriteria):
     """Stops generation once `event` is set (the reader of a stream went away)."""
 
     def __init__(self, event: threading.Event) -> None:

@@ -25,7 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--image", action="append", help="an image to ask about; repeat for several, read together "
                      "as frames in order")
     ask.add_argument("--input", help="a folder of images or a JSONL of {image, question} rows (batch mode)")
-    ask.add_argument("--out", help="answers JSONL for batch mode (default: standard output)")
+    ask.add_argument("--out", help="answers JSONL for batch mode (default: standard output); written whole or "
+                     "not at all")
+    ask.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    ask.add_argument("--skip-bad", action="store_true", help="skip and count rows that cannot be read (bad JSON, "
+                     "missing fields, images that do not load) instead of stopping")
+    ask.add_argument("--answer-key", default="answer", help="output field of each answer (input rows must not "
+                     "have it already: pass e.g. --answer-key prediction for rows with reference answers)")
     ask.add_argument("--batch-size", type=int, default=8, help="prompts generated together (left-padded)")
     ask.set_defaults(func=run_ask)
 
@@ -36,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body")
     serve.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest decoded image")
     serve.add_argument("--max-waiting", type=int, default=64, help="requests queued for the model (503 beyond)")
+    serve.add_argument("--max-batch", type=int, default=8, help="requests decoded together (continuous batching)")
+    serve.add_argument("--max-prompt-tokens", type=int, default=2048,
+                       help="longest prompt (image + text tokens) one request may send")
+    serve.add_argument("--prefill-chunk", type=int, default=512,
+                       help="prompt tokens prefilled between two decode steps (long prompts take turns)")
+    serve.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds a client has to send its request, and idle connections stay open")
+    serve.add_argument("--api-key", default=None,
+                       help="require 'Authorization: Bearer KEY' on /v1/* (default: $GITLLM_API_KEY, else none)")
     serve.set_defaults(func=run_serve)
 
     words = subparsers.add_parser("visual-words", help="nearest LLM token to each image token, drawn on the image")
@@ -93,8 +108,9 @@ def run_chat(args: argparse.Namespace) -> int:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from gitllm.play.batch import answer_all, read_questions
+    from gitllm.data import RowPolicy
     from gitllm.infer.generate import ask
+    from gitllm.play.batch import answer_all, read_questions, replaced_atomically
 
     if bool(args.image) == bool(args.input):
         print("error: give either --image IMAGE \"question\" or --input FOLDER|ROWS.jsonl", file=sys.stderr)
@@ -102,36 +118,52 @@ def run_ask(args: argparse.Namespace) -> int:
     if args.image and not (args.question or "").strip():
         print("error: the question is empty: ask something about the image", file=sys.stderr)
         return 2
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"--out {args.out} exists; pass --overwrite to replace it, or pick another file")
     settings = _settings(args)
     fill_prompt_defaults(args)
-    rows = read_questions(args.input, args.question, args.instruction) if args.input else []
+    policy = RowPolicy(skip_bad=args.skip_bad)
+    rows = read_questions(args.input, args.question, args.instruction, policy, args.answer_key) if args.input else []
     model, processor = _load(args)
     if args.image:
         print(ask(model, processor, [args.image], [args.question], args.template, args.instruction,
                   **vars(settings))[0])
         return 0
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
-        count = answer_all(model, processor, rows, out, args.template, settings, args.batch_size)
-    print(f"answered {count} questions" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    with replaced_atomically(Path(args.out)) if args.out else contextlib.nullcontext(sys.stdout) as out:
+        count = answer_all(model, processor, rows, out, args.template, settings, args.batch_size, policy,
+                           args.answer_key)
+    policy.report()
+    skipped = f", skipped {policy.n_rejected} bad rows" if policy.n_rejected else ""
+    print(f"answered {count} questions{skipped}" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from gitllm.play.server import Limits, Playground, make_server
+    import logging
+    import os
 
-    model, processor = _load(args)
-    limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting)
-    playground = Playground(model, processor, args.template, args.instruction, Path(args.model).name, limits)
-    server = make_server(playground, args.host, args.port)
-    print(f"gitllm playground on http://{args.host}:{server.server_port}/ (Ctrl-C to stop)", file=sys.stderr)
+    from gitllm.play.loader import served_name
+
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+        from gitllm.play.server import API_KEY_ENV, Limits, Playground, make_server
+    except ImportError as err:
+        print(f"error: gitllm serve needs FastAPI and uvicorn ({err}): pip install 'gitllm[play]'", file=sys.stderr)
+        return 2
+
+    try:  # options are checked before the model loads
+        limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting, args.max_batch,
+                        args.max_prompt_tokens, args.prefill_chunk, args.timeout, args.api_key or os.environ.get(API_KEY_ENV) or None)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[gitllm serve] %(levelname)s %(message)s")
+    model, processor = _load(args)
+    playground = Playground(model, processor, args.template, args.instruction, served_name(args.model), limits)
+    print(f"gitllm playground on http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C to stop)",
+          file=sys.stderr)
+    make_server(playground, args.host, args.port).run()
     return 0
 
 

@@ -11,7 +11,7 @@ from transformers.utils import PROCESSOR_NAME
 
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.model.processor import DEFAULT_TEMPLATE
-from gitllm.train.config import CONFIG_FILE_NAME, load_config
+from gitllm.train.config import CONFIG_FILE_NAME, TrainConfig, load_config
 
 PARTS_SEPARATOR = "+"
 MERGED_DIR = "merged"  # where `gitllm train --merge` saves a plain model inside a run folder
@@ -69,14 +69,31 @@ def load_model(source: str | Path, dtype: torch.dtype | str = torch.float32) -> 
 def prompt_defaults(source: str | Path) -> tuple[str, str]:
     """(template, instruction) a model was trained with, read without loading it: from its run's config,
     else from its saved processor (`GitLLMProcessor.template` / `.instruction`), else the processor defaults."""
-    folder = Path(source)
-    for config_file in (folder / CONFIG_FILE_NAME, folder.parent / CONFIG_FILE_NAME):
-        if folder.is_dir() and config_file.is_file():
-            data = load_config(config_file).data
-            return data.template, data.instruction
+    config, folder = _run_config(source), Path(source)
+    if config is not None:
+        return config.data.template, config.data.instruction
     saved = folder / PROCESSOR_NAME
     data = json.loads(saved.read_text(encoding="utf-8")) if folder.is_dir() and saved.is_file() else {}
     return data.get("template", DEFAULT_TEMPLATE), data.get("instruction", "")
+
+
+def served_name(source: str | Path) -> str:
+    """The name a served model goes by: `VISION+LLM` of its training run (or of the halves given), else its
+    folder's name."""
+    config, folder = _run_config(source), Path(source)
+    if config is not None:
+        spec = config.model
+        return Path(spec.init_from).name if spec.init_from else f"{spec.vision}{PARTS_SEPARATOR}{spec.llm}"
+    return folder.name if folder.is_dir() else str(source)
+
+
+def _run_config(source: str | Path) -> TrainConfig | None:
+    """The training config of a run folder, or of the run a checkpoint folder belongs to; else None."""
+    folder = Path(source)
+    for config_file in (folder / CONFIG_FILE_NAME, folder.parent / CONFIG_FILE_NAME):
+        if folder.is_dir() and config_file.is_file():
+            return load_config(config_file)
+    return None
 
 
 def _load_run(run_dir: Path, checkpoint: str | None, dtype: torch.dtype) -> tuple[GitLLMForCausalLM, GitLLMProcessor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -12,9 +13,11 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from gitllm.play.visual_words import VisualWords  # noqa: E402
 
-SCALE = 4  # figure pixels per image pixel, so 14-pixel patches get readable words
+SCALE = 4  # figure pixels per image pixel at least, so 14-pixel patches get readable words
+MIN_WIDTH_PX = 800  # smaller images are drawn larger, so their words stay readable
 DPI = 100
 COLORMAP = "plasma"
+TITLE_PT = 11
 
 
 def patch_centres(grid: tuple[int, int], patch_size: tuple[int, int]) -> list[tuple[float, float]]:
@@ -30,22 +33,27 @@ def overlay_figure(result: VisualWords) -> Figure:
     top = max(counts.values())
     colormap = plt.get_cmap(COLORMAP)
     norm = matplotlib.colors.Normalize(vmin=1, vmax=max(top, 2))
-    figure = Figure(figsize=(width * SCALE / DPI + 1.2, height * SCALE / DPI + 0.6), dpi=DPI)
-    axes = figure.add_axes((0.0, 0.0, width * SCALE / DPI / figure.get_figwidth(), 1 - 0.6 / figure.get_figheight()))
+    scale = max(SCALE, MIN_WIDTH_PX / width)
+    title = f"visual words ({result.metric}), {result.grid[0]}x{result.grid[1]} patches"
+    if result.prefix_words:
+        title += "; prefix: " + ", ".join(result.prefix_words)
+    figure_width = width * scale / DPI + 1.2
+    title = textwrap.fill(title, width=int(figure_width * 72 / (0.6 * TITLE_PT)))
+    top_margin = 0.3 + 0.25 * (title.count("\n") + 1)  # inches: the title's lines never overlap the image
+    figure = Figure(figsize=(figure_width, height * scale / DPI + top_margin), dpi=DPI)
+    axes = figure.add_axes((0.0, 0.0, width * scale / DPI / figure.get_figwidth(), 1 - top_margin / figure.get_figheight()))
     axes.imshow(result.image, extent=(0, width, height, 0), interpolation="nearest")
     axes.set_xlim(0, width)
     axes.set_ylim(height, 0)
     axes.axis("off")
-    font = max(4.0, min(12.0, result.patch_size[1] * SCALE * 72 / DPI / 5))
+    cell_pt = result.patch_size[1] * scale * 72 / DPI  # a patch's width in points
     for (x, y), word in zip(patch_centres(result.grid, result.patch_size), result.words, strict=True):
         box = colormap(norm(counts[word]))
         ink = "black" if 0.299 * box[0] + 0.587 * box[1] + 0.114 * box[2] > 0.5 else "white"  # readable on the box
-        axes.text(x, y, word[:7], color=ink, fontsize=font, ha="center", va="center",
+        font = max(4.0, min(12.0, cell_pt / (0.62 * max(len(word), 3))))  # the whole word fits its patch
+        axes.text(x, y, word, color=ink, fontsize=font, ha="center", va="center",
                   bbox=dict(boxstyle="square,pad=0.1", fc=box, alpha=0.8, lw=0))
-    title = f"visual words ({result.metric}), {result.grid[0]}x{result.grid[1]} patches"
-    if result.prefix_words:
-        title += "; prefix: " + ", ".join(result.prefix_words)
-    axes.set_title(title, fontsize=10)
+    figure.text(0.01, 1 - 0.1 / figure.get_figheight(), title, fontsize=TITLE_PT, va="top", ha="left")
     bar_axes = figure.add_axes((1 - 1.0 / figure.get_figwidth(), 0.1, 0.25 / figure.get_figwidth(), 0.75))
     figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap), cax=bar_axes, label="patches with this word")
     return figure

@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("run_dir")
     merge.add_argument("out")
     merge.add_argument("--checkpoint", help="a checkpoint-N folder inside RUN_DIR (default: final)")
+    merge.add_argument("--overwrite", action="store_true", help="write into OUT even when it is not empty")
     merge.set_defaults(func=_merge)
 
     plot = subparsers.add_parser("plot", help="training and validation loss curves of runs on one PNG")
@@ -51,7 +52,7 @@ def _train(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     from gitllm.train import merge_run
 
-    print(f"merged model -> {merge_run(args.run_dir, args.out, args.checkpoint)}")
+    print(f"merged model -> {merge_run(args.run_dir, args.out, args.checkpoint, args.overwrite)}")
     return 0
 
 

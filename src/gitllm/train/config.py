@@ -1,7 +1,8 @@
 """The training config: typed dataclasses, read from YAML + dotted `key=value` overrides, checked up front.
 
 Every check here is cheap (no model, no data loading), so a bad config fails before any heavy work with a
-ValueError naming the key: unknown key, wrong type, unknown group/template/format/projection, missing path.
+ValueError naming the key: unknown key, wrong type, a number that is not finite or out of its range, unknown
+group/template/format/projection, missing path, unreadable YAML.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.util
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -172,11 +174,14 @@ def _check(value: Any, hint: Any, key: str) -> Any:
         if value is not None:
             raise ValueError(f"config key {key!r} must be null")
         return None
-    if hint is float and not isinstance(value, bool) and isinstance(value, (int, str)):
+    if hint is float and not isinstance(value, bool) and isinstance(value, (int, float, str)):
         try:  # YAML reads `1e-3` (no dot) as a string
-            return float(value)
+            number = float(value)
         except ValueError:
             raise ValueError(f"config key {key!r}: {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"config key {key!r}: {value!r} is not a finite number")
+        return number
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ValueError(f"config key {key!r}: {value!r} is not {_name(hint)}")
     return value
@@ -209,7 +214,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a mapping")
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
     return data
 
 
@@ -217,11 +225,21 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping; a top-level `base: FILE` (relative to this file) is read first and overridden key by key."""
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ValueError(f"config file {str(path)!r} is not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {str(path)!r} must hold a mapping")
     base = data.pop("base", None)
     return _deep_merge(read_yaml(path.parent / base), data) if base else data
+
+
+def _yaml_problem(err: Exception) -> str:
+    """One line: what is wrong and where (YAML marks count from 0)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or err}{where}"
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -270,20 +288,16 @@ def validate(config: TrainConfig) -> None:
     if config.feature_cache == "on" and vision_trained:
         raise ValueError("config key 'feature_cache': 'on' needs a frozen vision tower, but groups train it "
                          f"({config.groups}); use 'auto' or 'off'")
-    for key in ("batch_size", "grad_accum", "logging_steps", "lora.r", "vit_lora.r"):
-        obj, attr = (config, key) if "." not in key else (getattr(config, key.split(".")[0]), key.split(".")[1])
-        if getattr(obj, attr) < 1:
-            raise ValueError(f"config key {key!r} must be >= 1")
-    if config.eval_accuracy < 0:
-        raise ValueError("config key 'eval_accuracy' must be >= 0 (0: no answer accuracy at evaluations)")
-    if config.optim.lr <= 0 or any(lr <= 0 for lr in config.optim.group_lr.values()):
-        raise ValueError("config key 'optim.lr' / 'optim.group_lr' must be > 0")
-    words = config.visual_words
-    if not (math.isfinite(words.weight) and words.weight >= 0):
-        raise ValueError(f"config key 'visual_words.weight' must be a number >= 0 (0 turns it off), got {words.weight}")
-    if not (math.isfinite(words.temperature) and words.temperature > 0):
-        raise ValueError(f"config key 'visual_words.temperature' must be > 0, got {words.temperature}")
-    if words.weight > 0 and "proj" not in config.groups:
+    for key, ok, rule in _RANGES:
+        value = _lookup(config, key)
+        if value is not None and not ok(value):
+            raise ValueError(f"config key {key!r} must be {rule}, got {value!r}")
+    for group, lr in config.optim.group_lr.items():
+        if lr <= 0:
+            raise ValueError(f"config key 'optim.group_lr.{group}' must be > 0, got {lr!r}")
+    if not config.data.val and config.data.val_size < 1:
+        raise ValueError("config key 'data.val_size' must be >= 1 when no data.val sources are given")
+    if config.visual_words.weight > 0 and "proj" not in config.groups:
         raise ValueError("config key 'visual_words.weight': the visual-word loss trains the projection; "
                          f"add 'proj' to groups ({config.groups}) or set the weight to 0")
     for integration, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
@@ -294,6 +308,35 @@ def validate(config: TrainConfig) -> None:
         raise ValueError("config key 'data.streaming' needs max_steps > 0 and exactly one data.train source")
     if config.max_steps <= 0 and config.epochs <= 0:
         raise ValueError("config key 'epochs' must be > 0 (or set max_steps)")
+
+
+def _at_least(low: float) -> Callable[[float], bool]:
+    return lambda value: value >= low
+
+
+# (key, check, rule) for single keys; None (where a key allows it) is not checked.
+_RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    *((key, _at_least(1), ">= 1") for key in (
+        "batch_size", "grad_accum", "logging_steps", "lora.r", "vit_lora.r", "save_total_limit",
+        "eval_batch_size", "data.max_length", "data.max_train_samples", "data.max_val_samples", "model.image_size")),
+    *((key, _at_least(0), ">= 0") for key in (
+        "eval_steps", "save_steps", "num_workers", "data.val_size", "optim.weight_decay", "optim.max_grad_norm")),
+    ("eval_accuracy", _at_least(0), ">= 0 (0: no answer accuracy at evaluations)"),
+    ("max_steps", lambda v: v >= 1 or v == -1, ">= 1, or -1 to train for `epochs`"),
+    ("optim.lr", lambda v: v > 0, "> 0"),
+    ("optim.warmup_ratio", lambda v: 0 <= v < 1, "in [0, 1) (a fraction of the training steps)"),
+    ("lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("vit_lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("visual_words.weight", _at_least(0), ">= 0 (0 turns it off)"),
+    ("visual_words.temperature", lambda v: v > 0, "> 0"),
+)
+
+
+def _lookup(config: TrainConfig, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _is_virtual(source: str) -> bool:

@@ -32,14 +32,29 @@ def reader_options(spec: DataSpec, split: str | None) -> dict[str, Any]:
 
 
 def read_samples(spec: DataSpec, sources: Sequence[str], limit: int | None, split: str | None) -> list[Sample]:
-    """Up to `limit` samples from `sources` in order (bad rows raise unless `skip_bad`)."""
+    """Up to `limit` samples from `sources` in order (bad rows raise unless `skip_bad`); none is a ValueError."""
     policy = RowPolicy(skip_bad=spec.skip_bad)
     out: list[Sample] = []
     for source in sources:
         left = None if limit is None else limit - len(out)
         out += islice(read(source, spec.format, policy, **reader_options(spec, split)), left)
     policy.report()
+    if not out:
+        raise ValueError(f"no usable rows in {list(sources)} (all {policy.n_rejected} rejected); "
+                         "run `gitllm data check` on them")
     return out
+
+
+def usable_samples(samples: Sequence[Sample], encoder: Encoder, policy: RowPolicy) -> list[Sample]:
+    """The samples whose text fits `encoder.max_length` and whose image decodes; the others raise or, with
+    `policy.skip_bad`, are counted. Each image is decoded once here (training decodes it again)."""
+
+    def check(sample: Sample) -> Sample:
+        encoder.text(sample)
+        sample.load_image(encoder.pixels.min_side)
+        return sample
+
+    return [s for s in samples if policy.guard(check, s) is not None]
 
 
 def _train_samples(spec: DataSpec, limit: int | None, seed: int) -> list[Sample]:
@@ -50,11 +65,20 @@ def _train_samples(spec: DataSpec, limit: int | None, seed: int) -> list[Sample]
     return samples[:limit]
 
 
-def split_samples(spec: DataSpec, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+def split_samples(spec: DataSpec, seed: int = 0, encoder: Encoder | None = None) -> tuple[list[Sample], list[Sample]]:
     """(train, val): `val` sources when given, else `val_size` train samples held out (`DataSpec.val_by`);
     train rows redrawn by `balance_answers` when asked. With `streaming`, train is empty (the caller streams
-    it) and val must come from `val` sources."""
+    it) and val must come from `val` sources. With `spec.skip_bad` and an `encoder`, rows too long or whose
+    image fails to decode are dropped and counted first (`usable_samples`), so none stops the feature-cache
+    fill or the run partway."""
     train, val = _split(spec, seed)
+    if spec.skip_bad and encoder is not None:
+        policy = RowPolicy(skip_bad=True)
+        train, val = usable_samples(train, encoder, policy), usable_samples(val, encoder, policy)
+        policy.report()
+        for name, kept in (("training", train or spec.streaming), ("validation", val)):
+            if not kept:
+                raise ValueError(f"no usable {name} rows left after skipping bad ones\n{policy.summary()}")
     return (balance_answers(train, seed) if spec.balance_answers else train), val
 
 
@@ -65,7 +89,9 @@ def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
     if spec.streaming:
         raise ValueError("config key 'data.val': streaming needs separate val sources")
     if spec.val_by == "image":
-        train, val = hold_out_images(read_samples(spec, spec.train, None, spec.split), spec.val_size)
+        policy = RowPolicy(skip_bad=spec.skip_bad)
+        train, val = hold_out_images(read_samples(spec, spec.train, None, spec.split), spec.val_size, policy)
+        policy.report()
         if spec.shuffle:
             random.Random(seed).shuffle(train)
         return train[: spec.max_train_samples], val[: spec.max_val_samples]
@@ -77,23 +103,28 @@ def _split(spec: DataSpec, seed: int) -> tuple[list[Sample], list[Sample]]:
     return samples[: len(samples) - spec.val_size], val
 
 
-def hold_out_images(samples: Sequence[Sample], val_size: int) -> tuple[list[Sample], list[Sample]]:
+def hold_out_images(samples: Sequence[Sample], val_size: int,
+                    policy: RowPolicy | None = None) -> tuple[list[Sample], list[Sample]]:
     """(train, val) with every sample of an image on one side: whole images, taken in the order of their
     content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows.
-    A sample with several images (frames) belongs to its whole image list."""
-    keys = ImageKeys()
+    A row whose image cannot be read raises, or with `policy.skip_bad` is left out and counted. A sample with
+    several images (frames) belongs to its whole image list."""
+    keys, policy = ImageKeys(), policy or RowPolicy()
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, sample in enumerate(samples):
-        by_image["+".join(keys(sample))].append(i)
+        key = policy.guard(keys, sample)
+        if key is not None:
+            by_image["+".join(key)].append(i)
     held: set[int] = set()
     for key in sorted(by_image):
         if len(held) >= val_size:
             break
         held.update(by_image[key])
-    if len(held) >= len(samples):
+    kept = {i for rows in by_image.values() for i in rows}
+    if len(held) >= len(kept):
         raise ValueError(f"config key 'data.val_size': {val_size} rows held out by image leave no training rows "
-                         f"({len(samples)} rows of {len(by_image)} images)")
-    return [s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held]
+                         f"({len(kept)} rows of {len(by_image)} images)")
+    return [samples[i] for i in sorted(kept - held)], [samples[i] for i in sorted(held)]
 
 
 def balance_answers(samples: Sequence[Sample], seed: int) -> list[Sample]:

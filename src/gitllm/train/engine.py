@@ -204,7 +204,7 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     spec = config.data
     encoder = Encoder(processor.tokenizer, processor.image_processor, spec.template, spec.label_mode, spec.max_length,
                       spec.max_frames or model.config.num_image_with_embedding)
-    train_samples, val_samples = split_samples(spec, config.seed)
+    train_samples, val_samples = split_samples(spec, config.seed, encoder)
     collator = Collator.for_tokenizer(processor.tokenizer)
     if spec.streaming:
         policy = RowPolicy(skip_bad=spec.skip_bad)
@@ -289,7 +289,7 @@ def train(config: TrainConfig | dict | str | Path, callbacks: list[TrainerCallba
     if config.merge and args.should_save:
         from gitllm.train.merge import merge_run
 
-        merge_run(out, out / "merged")
+        merge_run(out, out / "merged", overwrite=True)
     by_group = trainable_by_group(trainer.model, config.groups)
     return TrainResult(out, output.global_step, output.training_loss, metrics.get("eval_loss"),
                        time.perf_counter() - started, {g: sum(p.numel() for _, p in v) for g, v in by_group.items()})

@@ -30,19 +30,41 @@ READERS: dict[str, Reader] = {
 }
 
 
+VIRTUAL = ("easyvqa", "shapesvideo", "m3it-hub")  # formats whose sources are not local paths
+
+
 def read(source: str, format: str | None = None, policy: RowPolicy | None = None, **options: Any) -> Iterator[Sample]:
     """Samples from `source` in `format` (detected when None); bad rows raise unless `policy.skip_bad`.
 
     `options` go to the format's reader (tasks/split for M3IT, image_folder for LLaVA and tables, instruction
-    for easy-VQA); each reader ignores the options of other formats, so one option set serves a mixed config."""
+    for easy-VQA); each reader ignores the options of other formats, so one option set serves a mixed config.
+    A missing path, an unknown format, or a source with no rows at all (good or bad) is a ValueError."""
     name = format or detect_format(source)
     if name not in READERS:
-        raise KeyError(f"unknown data format {name!r}; known: {sorted(READERS)}")
-    return READERS[name](source, policy if policy is not None else RowPolicy(), **options)
+        raise ValueError(f"unknown data format {name!r}; known: {sorted(READERS)}")
+    if name not in VIRTUAL:
+        _require_path(source)
+    policy = policy if policy is not None else RowPolicy()
+    return _not_empty(source, READERS[name](source, policy, **options), policy)
+
+
+def _not_empty(source: str, samples: Iterator[Sample], policy: RowPolicy) -> Iterator[Sample]:
+    """`samples`, then a ValueError at the end when the source held no rows at all (none read, none rejected)."""
+    rejected, count = policy.n_rejected, 0
+    for sample in samples:
+        count += 1
+        yield sample
+    if count == 0 and policy.n_rejected == rejected:
+        raise ValueError(f"{source}: no rows (the file is empty or holds only a header); check the path and format")
+
+
+def _require_path(source: str) -> None:
+    if not Path(source).exists():
+        raise ValueError(f"{source!r}: no such file or folder")
 
 
 def detect_format(source: str) -> str:
-    """The format of `source` from its name, suffix, or first record."""
+    """The format of `source` from its name, suffix, or first record; a missing path is a ValueError."""
     path = Path(source)
     if source.startswith("easyvqa"):
         return "easyvqa"
@@ -50,6 +72,7 @@ def detect_format(source: str) -> str:
         return "shapesvideo"
     if source.startswith("hf:"):
         return "m3it-hub"
+    _require_path(source)
     if path.is_dir():
         if any(path.glob("metadata.*")) or any(p.suffix.lower() in user.IMAGE_SUFFIXES for p in path.iterdir()):
             return "folder"
@@ -70,12 +93,12 @@ def detect_format(source: str) -> str:
 
 
 def _first_keys(path: Path) -> set[str]:
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:
         for line in lines:
             if line.strip():
                 try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
+                    row = json.loads(line.decode("utf-8-sig"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
                     return set()
                 return set(row) if isinstance(row, dict) else set()
     return set()

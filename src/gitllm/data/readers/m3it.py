@@ -56,9 +56,7 @@ def row_to_sample(row: dict[str, Any], source: str, row_id: str, task: str) -> S
     else:
         image = get(row, ("image",), (bytes, dict), source, row_id)
         if isinstance(image, dict):
-            image = image.get("bytes") if image.get("bytes") is not None else image.get("path")
-        if image is None:
-            raise BadRowError(source, row_id, "missing_field", "image struct has neither bytes nor path")
+            image = get(image, ("bytes", "path"), (bytes, str), source, row_id)
         images = [image]
     return Sample(source, row_id, images, instruction, inputs, outputs, task=task)
 
@@ -106,16 +104,21 @@ def read_jsonl(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None
 def read_parquet(source: str, policy: RowPolicy, tasks: str | Sequence[str] | None = None,
                  split: str | None = None, batch_rows: int = 64, **_: object) -> Iterator[Sample]:
     """Converted parquet copies (`image` column), read `batch_rows` rows at a time."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     def rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-        parquet = pq.ParquetFile(path)
-        columns = [c for c in _PARQUET_COLUMNS if c in parquet.schema_arrow.names]
         index = 0
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
-            for row in batch.to_pylist():
-                yield f"{path.parent.name}:{index}", row
-                index += 1
+        try:
+            parquet = pq.ParquetFile(path)
+            columns = [c for c in _PARQUET_COLUMNS if c in parquet.schema_arrow.names]
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+                for row in batch.to_pylist():
+                    yield f"{path.parent.name}:{index}", row
+                    index += 1
+        except (pa.ArrowException, OSError) as err:
+            detail = f"not a readable parquet file ({err})"
+            raise BadRowError(str(path), f"{path.parent.name}:{index}", "bad_file", detail) from None
 
     def one(path: Path) -> Iterator[Sample]:
         return samples(rows(path), lambda i, row: row_to_sample(row, str(path), i, path.parent.name), policy)

@@ -31,9 +31,11 @@ _QUESTION = ("question", "inputs")
 def row_to_sample(row: dict[str, Any], source: str, row_id: str, folder: Path, caption_instruction: str) -> Sample:
     images = row_images(row, _IMAGE, _VIDEO, folder, source, row_id)
     answer = get(row, _ANSWER, str, source, row_id)
-    question = next((row[k] for k in _QUESTION if row.get(k)), "")
-    instruction = row.get("instruction") or ("" if question else caption_instruction)
-    return Sample(source, row_id, images, instruction, question, answer, task=row.get("task") or "user")
+    question = get(row, _QUESTION, str, source, row_id, default="")
+    instruction = get(row, ("instruction",), str, source, row_id, default="")
+    instruction = instruction or ("" if question else caption_instruction)
+    task = get(row, ("task",), str, source, row_id, default="") or "user"
+    return Sample(source, row_id, images, instruction, question, answer, task=task)
 
 
 def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
@@ -49,10 +51,14 @@ def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8") as stream:
+    """(line number, row) per data row; text that is not UTF-8 CSV ends the file with BadRowError('bad_file')."""
+    with path.open(newline="", encoding="utf-8-sig") as stream:
         rows = csv.DictReader(stream, delimiter="\t" if path.suffix == ".tsv" else ",")
-        for row in rows:
-            yield str(rows.line_num), row
+        try:
+            for row in rows:
+                yield str(rows.line_num), row
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise BadRowError(str(path), str(rows.line_num + 1), "bad_file", f"not UTF-8 CSV text ({err})") from None
 
 
 def read_folder(source: str, policy: RowPolicy, caption_instruction: str = CAPTION_INSTRUCTION,
