@@ -33,12 +33,12 @@ def test_hits_misses_and_persistence(tmp_path: Path) -> None:
     assert cache.fill(samples, sample_keys, model, encoder.pixels) == 2  # only the two new images
     assert cache.fill(samples, sample_keys, model, encoder.pixels) == 0
     again = FeatureCache(identity, tmp_path / "cache")  # another run reads what this one wrote
-    assert len(again) == 6 and all(k in again for k in sample_keys)
+    assert len(again) == 6 and all(k in again for (k,) in sample_keys)
     pixels = torch.stack([encoder.pixels(s.load_image()) for s in samples])
     with torch.no_grad():
         fresh = model.encode_images(pixels)
-    cached = torch.stack([again.get(k) for k in sample_keys]).float()
-    assert cached.shape == fresh.shape and again.get(sample_keys[0]).dtype == torch.float16
+    cached = torch.stack([again.sample(k) for k in sample_keys]).float()
+    assert cached.shape == fresh.shape and again.get(sample_keys[0][0]).dtype == torch.float16
     torch.testing.assert_close(cached, fresh, atol=2e-3, rtol=2e-3)
 
 
@@ -95,7 +95,7 @@ def _filled(tmp_path: Path):
     cache, keys = FeatureCache(identity, tmp_path / "cache"), ImageKeys()
     sample_keys = [keys(s) for s in samples]
     assert cache.fill(samples, sample_keys, model, encoder.pixels) == 6
-    expected = torch.stack([cache.get(k) for k in sample_keys])
+    expected = torch.stack([cache.sample(k) for k in sample_keys])
     return cache, identity, (samples, sample_keys, model, encoder.pixels), expected
 
 
@@ -126,7 +126,7 @@ def test_fault_damaged_feature_shard_is_detected_and_rebuilt(tmp_path: Path, cap
     again = FeatureCache(identity, tmp_path / "cache")  # a later run
     assert again.fill(*fill_args) == 6  # every image of the damaged shard encoded anew
     assert "removing" in capsys.readouterr().err and not shard.exists()
-    rebuilt = torch.stack([again.get(k) for k in fill_args[1]])
+    rebuilt = torch.stack([again.sample(k) for k in fill_args[1]])
     assert torch.equal(rebuilt, expected)
 
 
@@ -136,7 +136,7 @@ def test_fault_corrupt_key_list_of_an_unrelated_shard_is_removed(tmp_path: Path,
     (cache.dir / "shard-other.keys.json").write_text('["k1", "k2"')  # cut short
     again = FeatureCache(identity, tmp_path / "cache")
     assert "shard-other (its key list is unreadable)" in capsys.readouterr().err
-    assert again.fill(*fill_args) == 0 and torch.equal(torch.stack([again.get(k) for k in fill_args[1]]), expected)
+    assert again.fill(*fill_args) == 0 and torch.equal(torch.stack([again.sample(k) for k in fill_args[1]]), expected)
     assert not (cache.dir / "shard-other.keys.json").exists()
 
 

@@ -12,7 +12,7 @@ from tiny_models import tiny_model
 
 # The rule each group follows, on GitLLM parameter names (tied aliases included).
 RULES: dict[str, Callable[[str, bool], bool]] = {
-    "proj": lambda n, tied: n.startswith("visual_projection."),
+    "proj": lambda n, tied: n.startswith(("visual_projection.", "img_temporal_embedding.")),
     "lora": lambda n, tied: n.startswith("language_model.") and "lora_" in n,
     "vit_lora": lambda n, tied: n.startswith("vision_model.") and "lora_" in n,
     "llm": lambda n, tied: n.startswith("language_model.") and "lora_" not in n,
@@ -29,7 +29,8 @@ COMBOS = [[g] for g in GROUPS] + [
 @pytest.mark.parametrize("llm", ["llama", "gpt2"])
 @pytest.mark.parametrize("groups", COMBOS, ids="+".join)
 def test_requires_grad_param_by_param(groups: list[str], llm: str) -> None:
-    model = apply_groups(tiny_model(llm), groups, LoraSpec(target_modules=["q_proj", "v_proj", "c_attn"]),
+    model = apply_groups(tiny_model(llm, num_image_with_embedding=2), groups,
+                         LoraSpec(target_modules=["q_proj", "v_proj", "c_attn"]),
                          LoraSpec(r=4, target_modules=["q_proj", "v_proj"]))
     base = unwrap(model)
     tied = llm == "gpt2"

@@ -10,15 +10,19 @@ import numpy as np
 import torch
 
 from gitllm.data.encode import IGNORE_INDEX
+from gitllm.data.frames import stack_frames
 
 
-IMAGE_INPUTS = ("pixel_values", "vision_features")  # pixels (3,H,W), or cached encoder features (N,Dv)
+# Image inputs and the ndim of one image: pixels (3,H,W) or cached encoder features (N,Dv); frames add a leading F.
+IMAGE_INPUTS = {"pixel_values": 3, "vision_features": 2}
 
 
 @dataclass(frozen=True)
 class Collator:
     """Encoded rows -> batch: `pixel_values` (B,3,H,W) float (or cached `vision_features` (B,N,Dv)),
-    `input_ids`, `attention_mask`, `labels` (B,T) long.
+    `input_ids`, `attention_mask`, `labels` (B,T) long. When a row has frames ((F,3,H,W) / (F,N,Dv)), the
+    batch has frames: (B,F,...) padded after each row's frames (a single image is one frame), plus
+    `frame_mask` (B,F) long.
 
     T is the longest row in the batch (no max-length padding). Padding positions get `pad_token_id`,
     attention 0 and label -100. Rows without `labels` (prompts for generation) give a batch without labels.
@@ -40,11 +44,16 @@ class Collator:
         # Contract: every row carries exactly one kind of image input.
         (image_key,) = [key for key in IMAGE_INPUTS if key in rows[0]]
         batch = {
-            # A single-threaded numpy copy: torch.stack's parallel copy stalls when the cores are busy.
-            image_key: torch.from_numpy(np.stack([row[image_key].numpy() for row in rows])),
             "input_ids": self._pad([row["input_ids"] for row in rows], width, self.pad_token_id),
             "attention_mask": self._pad([torch.ones_like(row["input_ids"]) for row in rows], width, 0),
         }
+        images = [row[image_key] for row in rows]
+        if all(image.ndim == IMAGE_INPUTS[image_key] for image in images):
+            # A single-threaded numpy copy: torch.stack's parallel copy stalls when the cores are busy.
+            batch[image_key] = torch.from_numpy(np.stack([image.numpy() for image in images]))
+        else:
+            frames = [image[None] if image.ndim == IMAGE_INPUTS[image_key] else image for image in images]
+            batch[image_key], batch["frame_mask"] = stack_frames(frames)
         if "labels" in rows[0]:
             batch["labels"] = self._pad([row["labels"] for row in rows], width, IGNORE_INDEX)
         return batch

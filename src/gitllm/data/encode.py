@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import torch
 
+from gitllm.data.frames import stack_frames
 from gitllm.data.pixels import PixelTransform
 from gitllm.data.schema import Sample
 from gitllm.data.templates import Template, get_template
@@ -21,7 +22,8 @@ class Encoder:
 
     label_mode 'answer' (default) trains each assistant answer plus the EOS that ends it; 'all' (the seed's
     mode) trains every text token. `max_length` bounds the text tokens (BOS/EOS included, image positions
-    not); a longer sample raises BadRowError('too_long') rather than losing part of an answer.
+    not); a longer sample raises BadRowError('too_long') rather than losing part of an answer. A sample with
+    several images gives frames, `max_frames` of them at most, sampled evenly (`Sample.frames`).
     """
 
     tokenizer: Any
@@ -29,6 +31,7 @@ class Encoder:
     template: str = "git-llm"
     label_mode: LabelMode = "answer"
     max_length: int = 512
+    max_frames: int | None = None
     render: Template = field(init=False, repr=False)
     pixels: PixelTransform = field(init=False, repr=False)
     bos: list[int] = field(init=False, repr=False)
@@ -47,7 +50,8 @@ class Encoder:
         self.bos = default[:1] if default and default[0] == self.tokenizer.bos_token_id else []
 
     def __call__(self, sample: Sample) -> dict[str, torch.Tensor]:
-        """`input_ids` (T,) long, `labels` (T,) long with -100 where not trained, `pixel_values` (3,H,W) float."""
+        """`input_ids` (T,) long, `labels` (T,) long with -100 where not trained, `pixel_values` (3,H,W) float
+        (or (F,3,H,W) for several images)."""
         return {**self.text(sample), "pixel_values": self.pixel_values(sample)}
 
     def text(self, sample: Sample) -> dict[str, torch.Tensor]:
@@ -74,8 +78,15 @@ class Encoder:
         return {"input_ids": torch.tensor(input_ids, dtype=torch.long)}
 
     def pixel_values(self, sample: Sample) -> torch.Tensor:
-        """The sample's first image as (3,H,W) float, decoded no larger than the processor needs."""
-        return self.pixels(sample.load_image(self.pixels.min_side))
+        """The sample's image as (3,H,W) float, or its frames as (F,3,H,W), decoded no larger than the
+        processor needs; BadRowError('frame_sizes') when frames come out at different sizes."""
+        frames = [self.pixels(image) for image in sample.load_images(self.pixels.min_side, self.max_frames)]
+        if len(frames) == 1:
+            return frames[0]
+        try:
+            return stack_frames([frames])[0][0]
+        except ValueError as err:
+            raise sample.error("frame_sizes", str(err)) from None
 
     def pieces(self, sample: Sample) -> list[tuple[str, bool]]:
         """The rendered text as (text, trained) pieces; trained pieces are each answer through its EOS."""

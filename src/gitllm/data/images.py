@@ -14,6 +14,7 @@ from gitllm.data.rows import REASONS
 
 ImageSource = bytes | str | os.PathLike | Image.Image
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_PIXELS = 89_478_485  # PIL's own bomb-warning threshold (about 0.25 GiB as RGB)
 MAX_SIDE = 4096          # larger images are downscaled right after decoding
 MAX_ASPECT = 100         # longest / shortest side; beyond it resizing by the short side blows up, a crop keeps ~nothing

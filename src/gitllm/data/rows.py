@@ -25,6 +25,7 @@ REASONS: tuple[str, ...] = (
     "bad_aspect_ratio",  # one side over MAX_ASPECT times the other: nothing of it survives resizing
     "image_not_found",   # the referenced image file does not exist
     "too_long",          # the encoded text exceeds max_length (an answer is never cut)
+    "frame_sizes",       # a sample's frames come out of the image processor at different sizes
 )
 
 

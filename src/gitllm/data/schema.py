@@ -14,6 +14,7 @@ from PIL import Image
 
 from gitllm.data.images import ImageError, ImageSource, load_image
 from gitllm.data.rows import BadRowError
+from gitllm.data.video import VideoFrame, sample_indices
 
 Role = Literal["user", "assistant"]
 _IMAGE_TYPES = get_args(ImageSource)
@@ -42,8 +43,9 @@ class Turn:
 class Sample:
     """One training example as every reader yields it.
 
-    Our model takes ONE image per sample: the first of `images`; the others are kept for inspection.
-    Images stay encoded (bytes, path, base64 or PIL) until `load_image()` decodes them.
+    `images` are the sample's images in order: one image, several images, or a video's frames; the model
+    reads them all (`gitllm.model.frames`), sampled evenly down to a frame budget (`frames`). Images stay
+    encoded (bytes, path, base64, a video frame or PIL) until `load_images()` / `load_image()` decode them.
     Single-turn samples set `inputs` (the question, may be empty) and `outputs` (the answer); multi-turn
     samples (LLaVA) set `turns` instead, alternating user/assistant from the user. A sample whose last turn
     is the user's (no `outputs`) is a prompt for generation; training needs `require_answer()` to pass.
@@ -53,7 +55,7 @@ class Sample:
 
     source: str
     row_id: str
-    images: Sequence[ImageSource | Base64Image]
+    images: Sequence[ImageSource | Base64Image | VideoFrame]
     instruction: str = ""
     inputs: str = ""
     outputs: str = ""
@@ -90,17 +92,32 @@ class Sample:
         """A BadRowError naming this sample's row."""
         return BadRowError(self.source, self.row_id, reason, detail)
 
+    def frames(self, max_frames: int | None = None) -> list[ImageSource | Base64Image | VideoFrame]:
+        """The images the model reads: all of them, or `max_frames` sampled evenly (`sample_indices`)."""
+        if max_frames is None or len(self.images) <= max_frames:
+            return list(self.images)
+        return [self.images[i] for i in sample_indices(len(self.images), max_frames)]
+
+    def decode(self, image: ImageSource | Base64Image | VideoFrame, min_side: int | None = None) -> Image.Image:
+        """One of this sample's images decoded to RGB (`gitllm.data.images.load_image`); BadRowError naming
+        the row when it cannot be."""
+        try:
+            return load_image(image.decode() if isinstance(image, (Base64Image, VideoFrame)) else image,
+                              min_side=min_side)
+        except ImageError as err:
+            raise self.error(err.reason, err.detail) from None
+
+    def load_images(self, min_side: int | None = None, max_frames: int | None = None) -> list[Image.Image]:
+        """`frames(max_frames)` decoded to RGB."""
+        return [self.decode(image, min_side) for image in self.frames(max_frames)]
+
     def load_image(self, min_side: int | None = None) -> Image.Image:
-        """The first image, decoded to RGB through `gitllm.data.images.load_image`; every other image given as a
-        path must exist (a row that names a missing file is broken even where only the first is used)."""
+        """The first image, decoded to RGB; every other image given as a path must exist (a row that names a
+        missing file is broken even where only the first is used)."""
         for k, other in enumerate(self.images[1:], 2):
             if isinstance(other, (str, os.PathLike)) and not Path(other).is_file():
                 raise self.error("image_not_found", f"image {k} of {len(self.images)}: no such file: {other}")
-        first = self.images[0]
-        try:
-            return load_image(first.decode() if isinstance(first, Base64Image) else first, min_side=min_side)
-        except ImageError as err:
-            raise self.error(err.reason, err.detail) from None
+        return self.decode(self.images[0], min_side)
 
     @property
     def image(self) -> Image.Image:

@@ -22,7 +22,8 @@ BLIND_SEED = 0
 
 
 def derangement(keys: Sequence[str], seed: int = BLIND_SEED) -> list[int]:
-    """source[i]: the row whose image row i gets instead of its own (`keys`: one image key per row).
+    """source[i]: the row whose image row i gets instead of its own (`keys`: one image key per row; for a
+    row with frames, its frame keys joined).
 
     Rows are grouped by key, groups and rows within them shuffled with `seed`, and each row takes the image
     m places on in that order, cyclically (m: the size of the largest group). So no row gets an image equal
@@ -51,16 +52,18 @@ def blind_answers(model: GitLLMForCausalLM, processor: GitLLMProcessor, samples:
     vision features}, one per sample; `generation`: `generate_answers`' template, settings, batch_size,
     progress. With `vision_features` (one (N, Dv) per sample, e.g. from the feature cache) the features
     themselves are shuffled and no image is encoded; else the swapped images are."""
-    keys = ImageKeys()
-    source = derangement([keys(sample) for sample in samples], seed)
+    keys = ImageKeys(model.config.num_image_with_embedding)
+    source = derangement(["+".join(keys(sample)) for sample in samples], seed)
     if vision_features is None:
         swapped = [replace(sample, images=samples[j].images) for sample, j in zip(samples, source)]
         blind = generate_answers(model, processor, swapped, **generation)
         pixels = PixelTransform.from_processor(processor.image_processor)
         zero = torch.zeros_like(model.encode_images(pixels(samples[0].load_image(pixels.min_side))[None])[0])
+        frames = [len(sample.frames(keys.max_frames)) for sample in samples]
+        zeros = [zero if count == 1 else zero.repeat(count, 1, 1) for count in frames]  # (N, Dv) / (F, N, Dv)
     else:
         shuffled = [vision_features[j] for j in source]
         blind = generate_answers(model, processor, samples, vision_features=shuffled, **generation)
-        zero = torch.zeros_like(vision_features[0])
-    zeroed = generate_answers(model, processor, samples, vision_features=[zero] * len(samples), **generation)
+        zeros = [torch.zeros_like(features) for features in vision_features]
+    zeroed = generate_answers(model, processor, samples, vision_features=zeros, **generation)
     return {"blind": blind, "zeroed": zeroed}

@@ -60,9 +60,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     fill_prompt_defaults(args)
     options = {"instruction": args.instruction} if args.instruction else {}
-    samples, policy = load_samples(args.data, args.format, args.limit, **options)
-    policy.report()
     model, processor = load_model(args.model, args.dtype)
+    samples, policy = load_samples(args.data, args.format, args.limit, model.config.num_image_with_embedding,
+                                   **options)
+    policy.report()
     print(f"gitllm eval: {len(samples)} samples from {args.data}"
           + ("" if args.limit is None else f" (--limit {args.limit})"), flush=True)
     with compute_in(args.autocast):

@@ -12,7 +12,7 @@ from typing import Any
 
 from gitllm.data import RowPolicy, Sample, read
 from gitllm.eval.blind import BLIND_SEED, blind_answers
-from gitllm.eval.gallery import GalleryItem, write_gallery
+from gitllm.eval.gallery import GalleryItem, frame_strip, write_gallery
 from gitllm.eval.loss import validation_loss
 from gitllm.eval.metrics import caption_scores, matches
 from gitllm.eval.question_types import TYPE_WORDS, accuracy_by, answer_type, question_type
@@ -34,30 +34,30 @@ def check_limit(limit: int | None) -> None:
 
 
 def image_path(sample: Sample) -> str | None:
-    """Where the sample's image was read from (a file path), if anywhere."""
+    """Where the sample's (first) image was read from (a file path), if anywhere."""
     first = sample.images[0]
     if isinstance(first, (str, Path)):
         return str(first)
     return getattr(first, "info", {}).get("path")
 
 
-def load_samples(data: str, format: str | None = None, limit: int | None = None,
+def load_samples(data: str, format: str | None = None, limit: int | None = None, max_frames: int | None = None,
                  **read_options: Any) -> tuple[list[Sample], RowPolicy]:
-    """The first `limit` samples (None: all) with an answer to compare against, images decoded once (a file's
-    path kept in the image's `info['path']`, see `image_path`); bad rows (unreadable images included) are
-    skipped and counted in the returned policy."""
+    """The first `limit` samples (None: all) with an answer to compare against, images (frames: `max_frames`
+    at most, sampled evenly) decoded once (the first file's path kept in the first image's `info['path']`, see
+    `image_path`); bad rows (unreadable images included) are skipped and counted in the returned policy."""
     check_limit(limit)
     policy = RowPolicy(skip_bad=True)
     answered = (s for s in read(data, format, policy, **read_options) if s.conversation[-1].role == "assistant")
-    decoded = (policy.guard(_decode, s) for s in answered)
+    decoded = (policy.guard(_decode, s, max_frames) for s in answered)
     return list(islice((s for s in decoded if s is not None), limit)), policy
 
 
-def _decode(sample: Sample) -> Sample:
-    image, path = sample.load_image(), image_path(sample)
+def _decode(sample: Sample, max_frames: int | None = None) -> Sample:
+    images, path = sample.load_images(max_frames=max_frames), image_path(sample)
     if path is not None:
-        image.info["path"] = path
-    return replace(sample, images=[image])
+        images[0].info["path"] = path
+    return replace(sample, images=images)
 
 
 def evaluate(
@@ -99,7 +99,8 @@ def evaluate(
     check_limit(limit)
     if isinstance(samples, str):
         options = {"instruction": processor.instruction} if processor.instruction else {}
-        samples, policy = load_samples(samples, limit=limit, **options)
+        samples, policy = load_samples(samples, limit=limit, max_frames=model.config.num_image_with_embedding,
+                                       **options)
         policy.report()
     if not samples:
         raise ValueError("no samples with answers to evaluate")
@@ -165,11 +166,11 @@ def _write(out: Path, samples: Sequence[Sample], pairs: list[tuple[str, str]], a
                         "question_type": question_type(question, type_words)}
             row |= {f"{name}_answer": by_row[i] for name, by_row in others.items() if i in by_row}
             rows.write(json.dumps(row) + "\n")
-            key = path or keys(sample)
+            key = path or "+".join(keys(sample))
             if gallery_limit is None or key in images or len(images) < gallery_limit:
                 images.add(key)
-                items.append(GalleryItem(sample.load_image(), question, reference, answer, correct, key,
-                                         others.get("blind", {}).get(i)))
+                items.append(GalleryItem(frame_strip(sample.load_images()), question, reference, answer, correct,
+                                         key, others.get("blind", {}).get(i)))
     data = ", ".join(dict.fromkeys(s.source for s in samples))
     details = {"model": model_name, "data": f"{data} ({len(samples)} samples)"}
     write_gallery(items, out / "gallery.html", "gitllm eval", metrics, details)

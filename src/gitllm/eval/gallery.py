@@ -56,10 +56,25 @@ class GalleryItem:
     blind_answer: str | None = None
 
 
+def frame_strip(images: Sequence[Image.Image], gap: int = 4) -> Image.Image:
+    """Several images (frames) side by side in order, scaled to the first one's height, on white; one image
+    as it is."""
+    if len(images) == 1:
+        return images[0]
+    height = images[0].height
+    scaled = [image.resize((max(1, round(image.width * height / image.height)), height)) for image in images]
+    strip = Image.new("RGB", (sum(s.width for s in scaled) + gap * (len(scaled) - 1), height), (255, 255, 255))
+    left = 0
+    for image in scaled:
+        strip.paste(image.convert("RGB"), (left, 0))
+        left += image.width + gap
+    return strip
+
+
 def thumbnail_url(image: Image.Image, side: int = THUMBNAIL) -> str:
-    """A JPEG data URL of `image` shrunk to at most `side` pixels."""
+    """A JPEG data URL of `image` shrunk to at most `side` pixels (a frame strip: `side` high)."""
     small = image.convert("RGB")
-    small.thumbnail((side, side))
+    small.thumbnail((side * max(1, small.width // max(1, small.height)), side))
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()

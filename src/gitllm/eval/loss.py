@@ -17,8 +17,10 @@ def validation_loss(model: GitLLMForCausalLM, processor: GitLLMProcessor, sample
                     template: str | None = None, batch_size: int = 8, progress: bool = False,
                     vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, float]:
     """{'loss': mean cross-entropy per labelled token, 'perplexity': exp(loss), 'tokens': labelled tokens};
-    `vision_features` (one (N, Dv) per sample) replace pixels; `template` None: the processor's."""
-    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template)
+    `vision_features` (one (N, Dv), or (F, N, Dv) for frames, per sample) replace pixels; `template` None: the
+    processor's."""
+    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template,
+                      max_frames=model.config.num_image_with_embedding)
     collate = Collator.for_tokenizer(processor.tokenizer)
     total, tokens = 0.0, 0
     for start in tqdm(range(0, len(samples), batch_size), desc="validation loss", disable=not progress):

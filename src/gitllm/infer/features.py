@@ -7,6 +7,8 @@ weight), how features are taken (layer, CLS), the image processor's settings and
 turns files into pixels; an image key hashes the image file's bytes. A changed encoder, preprocessing or image
 therefore never reuses a stale entry. Each shard is checked (size, then checksum) the first time this cache
 reads it; a shard that fails, or whose key list is unreadable, is removed and its images encoded again.
+Entries are per image: a sample with several images (frames) has one key per frame, and its features are
+their stack (F, N, Dv).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gitllm.data import images as image_code, pixels as pixel_code
 from gitllm.data.images import ImageError
 from gitllm.data.pixels import PixelTransform
 from gitllm.data.schema import Base64Image, Sample
+from gitllm.data.video import VideoFrame
 from gitllm.model.finite import NonFiniteError
 
 ENV_VAR = "GITLLM_FEATURE_CACHE"
@@ -74,14 +77,18 @@ def encoder_identity(model: Any, image_processor: Any) -> str:
 
 
 class ImageKeys:
-    """Content hash of a sample's (first) image; file hashes memoised per (path, size, mtime).
-    An image that cannot be read raises BadRowError naming the sample's row."""
+    """Content hashes of a sample's frames (`Sample.frames(max_frames)`); file hashes memoised per
+    (path, size, mtime). An image that cannot be read raises BadRowError naming the sample's row."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frames: int | None = None) -> None:
+        self.max_frames = max_frames
         self._files: dict[tuple[str, int, int], str] = {}
 
-    def __call__(self, sample: Sample) -> str:
-        image = sample.images[0]
+    def __call__(self, sample: Sample) -> list[str]:
+        return [self.key(image, sample) for image in sample.frames(self.max_frames)]
+
+    def key(self, image: Any, sample: Sample) -> str:
+        """The content hash of one of `sample`'s images."""
         if isinstance(image, Base64Image):
             try:
                 return _digest(image.decode())
@@ -89,6 +96,8 @@ class ImageKeys:
                 raise sample.error(err.reason, err.detail) from None
         if isinstance(image, (bytes, bytearray)):
             return _digest(bytes(image))
+        if isinstance(image, VideoFrame):
+            return _digest(self.key(image.path, sample).encode(), f"frame {image.index}".encode())
         if isinstance(image, (str, Path)):
             if not Path(image).is_file():
                 raise sample.error("image_not_found", f"no such file: {image}")
@@ -162,6 +171,12 @@ class FeatureCache:
             self._shards[shard] = np.load(self.dir / f"{shard}.npy", mmap_mode="r")
         return torch.from_numpy(np.array(self._shards[shard][row]))
 
+    def sample(self, keys: Sequence[str]) -> torch.Tensor:
+        """A sample's features from its frame keys: (N, Dv) for one image, (F, N, Dv) for frames."""
+        if len(keys) == 1:
+            return self.get(keys[0])
+        return torch.from_numpy(np.stack([self.get(key).numpy() for key in keys]))
+
     def add(self, keys: Sequence[str], features: np.ndarray) -> None:
         """Write one shard (features (n, N, Dv)), committing it by writing its key list last; features that
         are NaN or inf in float16 are a NonFiniteError (nothing written)."""
@@ -199,23 +214,25 @@ class FeatureCache:
                 self.index.setdefault(key, (name, row))
 
     def fill_samples(self, samples: Sequence[Sample], model: Any, pixels: Any, keys: ImageKeys | None = None,
-                     batch_size: int = 32) -> list[str]:
-        """Encode the images of `samples` not cached yet (each distinct image once); returns their keys."""
+                     batch_size: int = 32) -> list[list[str]]:
+        """Encode the frames of `samples` not cached yet (each distinct image once); returns each sample's
+        frame keys."""
         image_keys = keys or ImageKeys()
         sample_keys = [image_keys(s) for s in samples]
-        self.fill(samples, sample_keys, model, pixels, batch_size)
+        self.fill(samples, sample_keys, model, pixels, image_keys.max_frames, batch_size)
         return sample_keys
 
     @torch.no_grad()
-    def fill(self, samples: Sequence[Sample], keys: Sequence[str], model: Any, pixels: Any,
-             batch_size: int = 32) -> int:
-        """Encode the images of `samples` whose `keys` are missing (or sit in a damaged shard, `check`);
-        returns how many were computed."""
-        self.check({self.index[key][0] for key in keys if key in self.index})
-        todo: dict[str, Sample] = {}
-        for sample, key in zip(samples, keys):
-            if key not in self.index and key not in todo:
-                todo[key] = sample
+    def fill(self, samples: Sequence[Sample], keys: Sequence[Sequence[str]], model: Any, pixels: Any,
+             max_frames: int | None = None, batch_size: int = 32) -> int:
+        """Encode the frames (`Sample.frames(max_frames)`) of `samples` whose `keys` are missing (or sit in a
+        damaged shard, `check`); returns how many were computed."""
+        self.check({self.index[key][0] for frame_keys in keys for key in frame_keys if key in self.index})
+        todo: dict[str, tuple[Sample, Any]] = {}
+        for sample, frame_keys in zip(samples, keys):
+            for key, image in zip(frame_keys, sample.frames(max_frames), strict=True):
+                if key not in self.index and key not in todo:
+                    todo[key] = (sample, image)
         if not todo:
             return 0
         items = list(todo.items())
@@ -228,7 +245,7 @@ class FeatureCache:
                 out = []
                 for i in tqdm(range(0, len(chunk), batch_size), desc=f"caching {len(chunk)} image features",
                               leave=False):
-                    batch = [pixels(s.load_image(pixels.min_side)) for _, s in chunk[i : i + batch_size]]
+                    batch = [pixels(s.decode(image, pixels.min_side)) for _, (s, image) in chunk[i : i + batch_size]]
                     out.append(model.encode_images(torch.stack(batch)).float().cpu().numpy())
                 self.add([k for k, _ in chunk], np.concatenate(out))
         finally:
@@ -238,9 +255,10 @@ class FeatureCache:
 
 def sample_features(model: Any, processor: Any, samples: Sequence[Sample], root: str | Path | None = None,
                     batch_size: int = 32) -> list[torch.Tensor]:
-    """Vision features (N, Dv) of each sample's image through the cache under `root`: each distinct image is
-    encoded once, by this call or an earlier run with the same encoder (e.g. an evaluation's repeated images)."""
+    """Vision features (N, Dv) of each sample's image, (F, N, Dv) of its frames (at most the model's
+    `num_image_with_embedding`), through the cache under `root`: each distinct image is encoded once, by this
+    call or an earlier run with the same encoder (e.g. an evaluation's repeated images)."""
     cache = FeatureCache(encoder_identity(model, processor.image_processor), root)
     keys = cache.fill_samples(samples, model, PixelTransform.from_processor(processor.image_processor),
-                              batch_size=batch_size)
-    return [cache.get(key) for key in keys]
+                              ImageKeys(model.config.num_image_with_embedding), batch_size=batch_size)
+    return [cache.sample(frame_keys) for frame_keys in keys]

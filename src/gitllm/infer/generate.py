@@ -46,26 +46,32 @@ class GenerationSettings:
                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
 
 
-def question_sample(image: ImageSource | list[ImageSource], question: str | Sequence[Turn], instruction: str = "",
-                    row_id: str = "0") -> Sample:
-    """A prompt Sample from an image (or a list of them) and a question (or a conversation ending with the
-    user's turn).
+def question_sample(image: ImageSource | Sequence[ImageSource], question: str | Sequence[Turn],
+                    instruction: str = "", row_id: str = "0") -> Sample:
+    """A prompt Sample from an image (or several, read as frames in order) and a question (or a conversation
+    ending with the user's turn).
 
-    An empty question is a ValueError: there is nothing to answer."""
+    An empty question or image list is a ValueError: there is nothing to answer."""
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not images:
+        raise ValueError("no image: give at least one")
     turns = [Turn("user", question)] if isinstance(question, str) else list(question)
     if not turns or turns[-1].role != "user":
         raise ValueError("the conversation must end with the user's question")
     if not turns[-1].text.strip():
         raise ValueError("the question is empty: ask something about the image")
-    return Sample("play", row_id, image if isinstance(image, list) else [image], instruction, turns=turns)
+    return Sample("play", row_id, images, instruction, turns=turns)
 
 
 def prompt_batch(processor: GitLLMProcessor, samples: Sequence[Sample], template: str | None = None,
-                 vision_features: Sequence[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                 vision_features: Sequence[torch.Tensor] | None = None,
+                 max_frames: int | None = None) -> dict[str, torch.Tensor]:
     """Prompts up to the answer cue, left-padded: input_ids/attention_mask (B, T), pixel_values (B, 3, H, W)
-    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv). `template` None: the processor's
-    (the format the model was trained with)."""
-    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template)
+    or, when given (one (N, Dv) per sample), vision_features (B, N, Dv); samples with several images give
+    frames (B, F, ...) and frame_mask (B, F), `max_frames` per sample at most (see `Collator`). `template`
+    None: the processor's (the format the model was trained with)."""
+    encoder = Encoder(processor.tokenizer, processor.image_processor, template or processor.template,
+                      max_frames=max_frames)
     if vision_features is None:
         rows = [encoder.prompt(sample) for sample in samples]
     else:
@@ -92,7 +98,8 @@ def generate_tokens(
         for start in range(0, len(samples), batch_size):
             chunk = slice(start, start + batch_size)
             batch = prompt_batch(processor, samples[chunk], template,
-                                 None if vision_features is None else vision_features[chunk])
+                                 None if vision_features is None else vision_features[chunk],
+                                 model.config.num_image_with_embedding)
             rows += generate_batch(model, processor.tokenizer, batch, settings)
             bar.update(len(batch["input_ids"]))
     return rows
@@ -125,7 +132,7 @@ def generate_answers(
 def ask(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
-    images: Sequence[ImageSource],
+    images: Sequence[ImageSource | Sequence[ImageSource]],
     questions: Sequence[str],
     template: str | None = None,
     instruction: str | None = None,
@@ -133,10 +140,12 @@ def ask(
     progress: bool = False,
     **settings: Any,
 ) -> list[str]:
-    """Answer `questions[i]` about `images[i]` (paths, bytes or PIL images); `settings`: GenerationSettings fields.
-    `template` / `instruction` None: the processor's (the prompt format the model was trained with)."""
+    """Answer `questions[i]` about `images[i]` (a path, bytes or PIL image, or a list of them read together as
+    frames); `settings`: GenerationSettings fields. `template` / `instruction` None: the processor's (the
+    prompt format the model was trained with)."""
     if len(images) != len(questions):
-        raise ValueError(f"{len(images)} images but {len(questions)} questions (one image per question)")
+        raise ValueError(f"{len(images)} images but {len(questions)} questions (one image or image list per "
+                         "question)")
     instruction = processor.instruction if instruction is None else instruction
     samples = [question_sample(image, q, instruction, str(i)) for i, (image, q) in enumerate(zip(images, questions))]
     return generate_answers(model, processor, samples, template, GenerationSettings(**settings), batch_size, progress)
@@ -155,7 +164,7 @@ def stream_answer(
     if settings.num_beams > 1:
         yield generate_answers(model, processor, [sample], template, settings)[0]
         return
-    batch = prompt_batch(processor, [sample], template)
+    batch = prompt_batch(processor, [sample], template, max_frames=model.config.num_image_with_embedding)
     streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                     timeout=STREAM_TIMEOUT_S)
     failure: list[BaseException] = []

@@ -24,6 +24,10 @@ class GitLLMConfig(PretrainedConfig):
         prefix_token_ids: LM token ids placed before the image (e.g. BOS), causal: each sees only the prefix
             before it, while image and text attend to them. A pretrained LM parks its attention sink on its
             first position; a prefix takes that place, so the image is read instead of sunk. Empty: pure GIT.
+        num_image_with_embedding: frames per row that get a learnt temporal embedding (HF GIT's field of the
+            same name; `img_temporal_embedding` holds one zero-initialised (1, 1, vision hidden) parameter per
+            frame). More frames per row are then a ValueError. None: no temporal embeddings (frames still
+            work, ordered by their positions alone).
         projection_layer_norm_eps: epsilon of the projection's LayerNorm(s) (GIT and heron use the vision
             encoder's `layer_norm_eps`; CLIP's is the default 1e-5).
         image_positions: True: positions run over prefix, image and text tokens. False (heron's GitOPT): image
@@ -43,6 +47,7 @@ class GitLLMConfig(PretrainedConfig):
     keep_cls: bool = True
     vision_feature_layer: int = -1
     prefix_token_ids: list[int] | None = None
+    num_image_with_embedding: int | None = None
     projection_layer_norm_eps: float = 1e-5
     image_positions: bool = True
 
@@ -54,6 +59,8 @@ class GitLLMConfig(PretrainedConfig):
             raise ValueError(f"unknown projection {self.projection!r}; known: {sorted(PROJECTIONS)}")
         if self.projection in NEEDS_CLS and not self.keep_cls:
             raise ValueError(f"projection {self.projection!r} reads the CLS token: set keep_cls=True")
+        if self.num_image_with_embedding is not None and self.num_image_with_embedding < 1:
+            raise ValueError(f"num_image_with_embedding must be None or >= 1, not {self.num_image_with_embedding}")
         self.prefix_token_ids = list(self.prefix_token_ids or [])
         vocab = getattr(self.text_config, "vocab_size", None)
         if vocab is not None and not all(0 <= i < vocab for i in self.prefix_token_ids):

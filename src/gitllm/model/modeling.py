@@ -3,7 +3,9 @@
 Sequence layout inside the LM (per row): `[text padding][image x N][text]`, positions counted over
 non-padding tokens (image tokens only if `config.image_positions`), so a padded row equals its unpadded run.
 The GIT mask: image positions attend to all image positions and no text; text positions attend to every
-image position and causally to text; padding is never attended.
+image position and causally to text; padding is never attended. Several images per row (frames,
+`gitllm.model.frames`) put their tokens one frame after another into the same single image block; padded
+frames are padding.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from gitllm.model.config import GitLLMConfig
+from gitllm.model.frames import add_temporal_embeddings, check_frames, temporal_embeddings
 from gitllm.model.head_layout import DecodeHead
 from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation, word_embedding_std
@@ -36,7 +39,8 @@ from gitllm.model.vision import check_pixel_values, encode_images
 class GitLLMOutput(ModelOutput):
     """loss: mean next-token cross-entropy over labelled text tokens; logits (B, T, V) for the text positions
     only, aligned with `input_ids`; hidden_states: the LM's hidden states over the full `[pad][image][text]`
-    layout (when asked); image_token_count: N."""
+    layout (when asked); image_token_count: N, the image positions of a row (F x N' for F frames of N' tokens,
+    padded frames included)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
@@ -60,6 +64,13 @@ class PackedInputs:
     block_ids: torch.Tensor
     text_mask: torch.Tensor
     text_order: torch.Tensor | None
+
+
+def _has_frames(pixel_values: torch.Tensor | None, vision_features: torch.Tensor | None) -> bool:
+    """Whether the images come as frames: pixel_values (B, F, C, H, W) or vision_features (B, F, N, Dv)."""
+    if pixel_values is not None:
+        return pixel_values.ndim == 5
+    return vision_features is not None and vision_features.ndim == 4
 
 
 def _left_pad_order(attention_mask: torch.Tensor) -> torch.Tensor | None:
@@ -89,11 +100,16 @@ class GitLLMPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+        elif module is getattr(self, "img_temporal_embedding", None):
+            for parameter in module:
+                nn.init.zeros_(parameter)
 
 
 class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
     """A GIT-style VLM. Children (external code relies on these names): `.vision_model` (an unmodified HF
-    vision model), `.visual_projection`, `.language_model` (an unmodified HF causal LM)."""
+    vision model), `.visual_projection`, `.language_model` (an unmodified HF causal LM), and with
+    `config.num_image_with_embedding` `.img_temporal_embedding` (HF GIT's name and layout: a ParameterList of
+    that many (1, 1, vision_hidden) tensors, frame k's added to its vision features before the projection)."""
 
     accepts_loss_kwargs = True  # forward honours the Trainer's `num_items_in_batch`
 
@@ -113,6 +129,9 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
             config.vision_config.hidden_size,
             self.language_model.get_input_embeddings().embedding_dim,
             config.projection_layer_norm_eps,
+        )
+        self.img_temporal_embedding = temporal_embeddings(
+            config.num_image_with_embedding, config.vision_config.hidden_size
         )
         self.lm_adapter = LMAdapter.for_model(self.language_model)
         self._decode_head = DecodeHead()
@@ -178,7 +197,8 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         return self.language_model.get_output_embeddings()
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """pixel_values (B, C, H, W) -> vision features (B, N, Dv), before the projection (cacheable)."""
+        """pixel_values (B, C, H, W) -> vision features (B, N, Dv), before the projection (cacheable); each
+        image alone, so frames encode as a batch of images."""
         check_pixel_values(self.config.vision_config, pixel_values)
         dtype = next(self.vision_model.parameters()).dtype
         return encode_images(
@@ -186,14 +206,43 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         )
 
     def image_embeddings(
-        self, pixel_values: torch.Tensor | None = None, vision_features: torch.Tensor | None = None
+        self,
+        pixel_values: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Projected image tokens (B, N, D) from pixels or from precomputed vision features (B, N, Dv)."""
+        """Projected image tokens (B, N, D) from pixels (B, C, H, W) or vision features (B, N, Dv); for frames,
+        pixels (B, F, C, H, W) or features (B, F, N, Dv) with `frame_mask` (B, F) give (B, F x N', D): each
+        frame's temporal embedding added, each frame projected (and pooled) alone, frames in order."""
         if (pixel_values is None) == (vision_features is None):
             raise ValueError("pass exactly one of pixel_values or vision_features")
-        features = self.encode_images(pixel_values) if vision_features is None else vision_features
         projection_dtype = next(self.visual_projection.parameters()).dtype
-        return self.visual_projection(features.to(projection_dtype))
+        if not _has_frames(pixel_values, vision_features):
+            if frame_mask is not None:
+                raise ValueError("frame_mask goes with frames: pixel_values (B, F, C, H, W) or vision_features "
+                                 "(B, F, N, Dv)")
+            features = self.encode_images(pixel_values) if vision_features is None else vision_features
+            return self.visual_projection(features.to(projection_dtype))
+        frames = self.frame_features(pixel_values, vision_features, frame_mask)
+        projected = self.visual_projection(frames.flatten(0, 1).to(projection_dtype))  # (B*F, N', D)
+        return projected.unflatten(0, frames.shape[:2]).flatten(1, 2)
+
+    def frame_features(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Vision features (B, F, N, Dv) of frames with their temporal embeddings (padded frames zero); only
+        real frames are encoded."""
+        images = pixel_values if pixel_values is not None else vision_features
+        frame_mask = check_frames(images, frame_mask, self.config.num_image_with_embedding)
+        if pixel_values is not None:
+            real = frame_mask.bool()
+            encoded = self.encode_images(pixel_values[real])  # (real frames, N, Dv)
+            vision_features = encoded.new_zeros(*real.shape, *encoded.shape[1:])
+            vision_features[real] = encoded
+        return add_temporal_embeddings(vision_features, frame_mask, self.img_temporal_embedding)
 
     # ---- packing --------------------------------------------------------------------------------------
     def pack_inputs(
@@ -202,15 +251,17 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         vision_features: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
     ) -> PackedInputs:
-        """Validate a batch and lay it out as `[text padding][image][text]` (see PackedInputs)."""
+        """Validate a batch and lay it out as `[text padding][image][text]` (see PackedInputs); padded frames
+        join the padding."""
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be (batch, text_len), got shape {tuple(input_ids.shape)}")
         images = pixel_values if pixel_values is not None else vision_features
         if images is not None and images.shape[0] != input_ids.shape[0]:
             raise ValueError(
                 f"batch sizes differ: {images.shape[0]} images but {input_ids.shape[0]} text rows "
-                "(one image per text row)"
+                "(one image, or one set of frames, per text row)"
             )
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -219,18 +270,32 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
                 f"attention_mask shape {tuple(attention_mask.shape)} differs from input_ids {tuple(input_ids.shape)}"
             )
         attention_mask = attention_mask.long()
-        image_embeds = self.image_embeddings(pixel_values, vision_features)
+        has_frames = _has_frames(pixel_values, vision_features)
+        if has_frames:
+            images = pixel_values if pixel_values is not None else vision_features
+            frame_mask = check_frames(images, frame_mask, self.config.num_image_with_embedding)
+        image_embeds = self.image_embeddings(pixel_values, vision_features, frame_mask)
         batch, num_image = image_embeds.shape[:2]
+        image_mask = None  # (B, N) 1 on the tokens of real frames; None: one image per row, all real
+        if has_frames:
+            image_mask = frame_mask.to(attention_mask.dtype).repeat_interleave(num_image // frame_mask.shape[1], 1)
         prefix_ids = torch.tensor(self.config.prefix_token_ids, dtype=input_ids.dtype, device=input_ids.device)
         num_prefix = len(prefix_ids)
         max_positions = self.lm_adapter.max_positions
-        positioned_image = num_image if self.config.image_positions else 0
-        longest = num_prefix + positioned_image + int(attention_mask.sum(-1).max())
+        positioned = self.config.image_positions  # image tokens take positions
+        if image_mask is None:
+            positioned_image = num_image if positioned else 0
+            longest = num_prefix + positioned_image + int(attention_mask.sum(-1).max())
+        else:
+            lengths = image_mask.sum(-1) * positioned + attention_mask.sum(-1) + num_prefix
+            longest = int(lengths.max())
+            positioned_image = int(image_mask.sum(-1)[lengths.argmax()]) if positioned else 0
         if max_positions is not None and longest > max_positions:
             raise ValueError(
                 f"{num_prefix} prefix + {positioned_image} image tokens + "
                 f"{longest - num_prefix - positioned_image} text tokens = {longest} exceed the LLM's maximum of "
                 f"{max_positions} positions; shorten the prompt"
+                + ("" if image_mask is None else " or give fewer frames")
             )
 
         text_order = _left_pad_order(attention_mask)
@@ -245,9 +310,13 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         mask = torch.cat([ones, attention_mask], dim=1)
         is_image = torch.zeros_like(mask)
         is_image[:, num_prefix : num_prefix + num_image] = 1
+        if image_mask is not None:
+            mask[:, num_prefix : num_prefix + num_image] = image_mask
+            is_image[:, num_prefix : num_prefix + num_image] = image_mask
         embeds = torch.cat([prefix_embeds, image_embeds, text_embeds], dim=1)
-        if not bool(attention_mask.all()):
-            # Stable sort on the padding mask moves each row's (left) text padding before its image.
+        if not bool(mask.all()):
+            # Stable sort on the padding mask moves each row's (left) text padding and padded frames before
+            # its image.
             layout = torch.argsort(mask, dim=1, stable=True)
             embeds = embeds.gather(1, layout.unsqueeze(-1).expand_as(embeds))
             mask, is_image = mask.gather(1, layout), is_image.gather(1, layout)
@@ -269,10 +338,13 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         vision_features: torch.Tensor | None = None,
         output_hidden_states: bool = False,
         loss_only: bool = False,
+        frame_mask: torch.Tensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
     ) -> GitLLMOutput:
         """input_ids (B, T), pixel_values (B, C, H, W) or vision_features (B, N, Dv), attention_mask (B, T),
         labels (B, T) with -100 where not trained. Returns text-only logits (B, T, V).
+        Several images per row: pixel_values (B, F, C, H, W) or vision_features (B, F, N, Dv), with
+        frame_mask (B, F) when rows have fewer real frames than F (see `gitllm.model.frames`).
 
         `loss_only` (training, with labels): the LM head runs only from the first position that predicts a
         label, e.g. the answer of a left-padded batch; `.logits` is then None. `num_items_in_batch` (the HF
@@ -281,7 +353,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         Any other argument is a TypeError (nothing is silently ignored)."""
         if loss_only and labels is None:
             raise ValueError("loss_only=True needs labels")
-        packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
+        packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features, frame_mask)
         text_len = input_ids.shape[1]
         targets = None
         if labels is not None:
@@ -330,6 +402,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         vision_features: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
         **generate_kwargs: Any,
     ) -> Any:
         """Generate text after an image with the HF generation API (greedy, sampling, beams, streamers).
@@ -337,9 +410,11 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         The image is encoded once; the whole prompt but its last token is prefilled into a KV cache under
         the GIT mask, then `language_model.generate` continues from the last (text) token, which is plain
         causal. Returns what HF generate returns, holding the new tokens only. A CPU float32 LM head decodes
-        from a column-major copy of its weight (`DecodeHead`: same values, faster; the model is untouched)."""
+        from a column-major copy of its weight (`DecodeHead`: same values, faster; the model is untouched).
+        Frames (several images per row) as in `forward`."""
         with self._decode_head.active(self.language_model):
-            return self._generate(input_ids, pixel_values, attention_mask, vision_features, **generate_kwargs)
+            return self._generate(input_ids, pixel_values, attention_mask, vision_features, frame_mask,
+                                  **generate_kwargs)
 
     def _generate(
         self,
@@ -347,9 +422,10 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
         vision_features: torch.Tensor | None,
+        frame_mask: torch.Tensor | None,
         **generate_kwargs: Any,
     ) -> Any:
-        packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features)
+        packed = self.pack_inputs(input_ids, attention_mask, pixel_values, vision_features, frame_mask)
         # Contract: every row ends with a real text token (left padding), so decoding starts causal.
         if not bool(packed.text_mask[:, -1].all()):
             raise ValueError("every prompt needs at least one text token (e.g. BOS) after the image")

@@ -7,6 +7,7 @@ from typing import Any
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
+from gitllm.data.frames import stack_frames
 from gitllm.data.templates import TEMPLATES
 
 DEFAULT_TEMPLATE = "git-llm"
@@ -15,6 +16,7 @@ DEFAULT_TEMPLATE = "git-llm"
 class GitLLMProcessor(ProcessorMixin):
     """Turns images and prompts into model inputs: pixel_values (B, C, H, W), input_ids and attention_mask
     (B, T), text left-padded (the model's `[pad][image][text]` layout; generation continues at the right).
+    Several images per row (a list of image lists) give pixel_values (B, F, C, H, W) and frame_mask (B, F).
 
     `template` (a `gitllm.data.TEMPLATES` id) and `instruction` are the prompt format the model was trained
     with; they are saved in processor_config.json, and every prompt built from this processor uses them
@@ -46,7 +48,7 @@ class GitLLMProcessor(ProcessorMixin):
 
     def __call__(
         self,
-        images: Image.Image | list[Image.Image] | None = None,
+        images: Image.Image | list[Image.Image] | list[list[Image.Image]] | None = None,
         text: str | list[str] | None = None,
         add_special_tokens: bool = True,
         **kwargs: Any,
@@ -57,6 +59,11 @@ class GitLLMProcessor(ProcessorMixin):
         if text is not None:
             data.update(self.tokenizer(text, padding=True, add_special_tokens=add_special_tokens,
                                        return_tensors="pt", **kwargs))
-        if images is not None:
+        if isinstance(images, list) and any(isinstance(row, (list, tuple)) for row in images):
+            rows = [list(row) if isinstance(row, (list, tuple)) else [row] for row in images]
+            frames = [[self.image_processor(image, return_tensors="pt")["pixel_values"][0] for image in row]
+                      for row in rows]
+            data["pixel_values"], data["frame_mask"] = stack_frames(frames)
+        elif images is not None:
             data.update(self.image_processor(images, return_tensors="pt"))
         return BatchFeature(data)

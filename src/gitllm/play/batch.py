@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from gitllm.data import BadRowError, RowPolicy, Sample
 from gitllm.data.readers.common import jsonl_rows, parse_json
-from gitllm.data.readers.user import IMAGE_SUFFIXES
+from gitllm.data.images import IMAGE_SUFFIXES
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.infer.generate import GenerationSettings, generate_answers, question_sample
 
@@ -25,10 +25,10 @@ ANSWER_KEY = "answer"
 def read_questions(source: str | Path, question: str | None = None, instruction: str = "",
                    policy: RowPolicy | None = None, answer_key: str = ANSWER_KEY) -> list[Row]:
     """Rows from a folder of images (each asked `question`) or a JSONL file of `{"image": path, "question":
-    text, ...}` objects (relative paths start at the file's folder; `question` is the default; other fields
-    are copied to the output). A bad line is a BadRowError naming it (with `policy.skip_bad`: counted and
-    skipped); a row that already has `answer_key` is a ValueError, since its value would be overwritten.
-    Images load when answered."""
+    text, ...}` objects (`image` may be a list of paths, read together as frames; relative paths start at the
+    file's folder; `question` is the default; other fields are copied to the output). A bad line is a
+    BadRowError naming it (with `policy.skip_bad`: counted and skipped); a row that already has `answer_key`
+    is a ValueError, since its value would be overwritten. Images load when answered."""
     path = Path(source)
     policy = policy if policy is not None else RowPolicy()
     if path.is_dir():
@@ -45,12 +45,14 @@ def read_questions(source: str | Path, question: str | None = None, instruction:
         if answer_key in row:
             raise ValueError(f"{path} line {line_number} already has an {answer_key!r} field, which the answer "
                              f"would overwrite; pass --answer-key with another name, e.g. prediction")
-        text = row.get("question", question)
-        if not isinstance(row.get("image"), str) or not isinstance(text, str):
-            raise BadRowError(str(path), line_number, "missing_field", "needs string fields 'image' and 'question'")
+        text, image = row.get("question", question), row.get("image")
+        names = image if isinstance(image, list) else [image]
+        if not all(isinstance(name, str) for name in names) or not isinstance(text, str):
+            raise BadRowError(str(path), line_number, "missing_field",
+                              "needs 'image' (a path or a list of paths) and a string 'question'")
         try:
-            sample = question_sample(path.parent / row["image"], text, instruction, line_number)
-        except ValueError as err:  # an empty question
+            sample = question_sample([path.parent / n for n in names], text, instruction, line_number)
+        except ValueError as err:  # an empty question or image list
             raise BadRowError(str(path), line_number, "missing_field", str(err)) from None
         return {**row, "question": text}, sample
 
@@ -83,7 +85,7 @@ def answer_all(model: GitLLMForCausalLM, processor: GitLLMProcessor, rows: list[
 
 def _decoded(row: Row) -> Row:
     fields, sample = row
-    return fields, replace(sample, images=[sample.load_image()])
+    return fields, replace(sample, images=sample.load_images())
 
 
 @contextmanager

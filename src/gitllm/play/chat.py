@@ -1,8 +1,8 @@
-"""`gitllm chat`: a terminal conversation about one image at a time, answers streamed as they are generated."""
+"""`gitllm chat`: a terminal conversation about an image (or several, read as frames), answers streamed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from PIL import Image
@@ -12,11 +12,12 @@ from gitllm.data.images import ImageError, ImageSource, load_image
 from gitllm.model import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.infer.generate import GenerationSettings, question_sample, stream_answer
 
-HELP = "commands: /image PATH (switch image, clears history), /reset (clear history), /quit"
+HELP = ("commands: /image PATH (switch image, clears history), /add PATH (one more image after the others, "
+        "clears history), /reset (clear history), /quit")
 
 
 class ChatSession:
-    """The image and the turns so far; each answer is generated from the whole history (multi-turn)."""
+    """The images and the turns so far; each answer is generated from the whole history (multi-turn)."""
 
     def __init__(self, model: GitLLMForCausalLM, processor: GitLLMProcessor, template: str | None = None,
                  instruction: str | None = None, settings: GenerationSettings = GenerationSettings()) -> None:
@@ -24,19 +25,28 @@ class ChatSession:
         self.model, self.processor, self.template = model, processor, template or processor.template
         self.instruction = processor.instruction if instruction is None else instruction
         self.settings = settings
-        self.image: Image.Image | None = None
+        self.images: list[Image.Image] = []
         self.turns: list[Turn] = []
 
-    def set_image(self, source: ImageSource) -> None:
-        """Switch to a new image (an ImageError if it cannot be loaded); history restarts."""
-        self.image = load_image(source)
+    def set_images(self, sources: Sequence[ImageSource]) -> None:
+        """Switch to new images, read together as frames (an ImageError if one cannot be loaded); history
+        restarts."""
+        self.images = [load_image(source) for source in sources]
         self.turns = []
+
+    def set_image(self, source: ImageSource) -> None:
+        """Switch to one new image; history restarts."""
+        self.set_images([source])
+
+    def add_image(self, source: ImageSource) -> None:
+        """One more image after the current ones; history restarts."""
+        self.set_images([*self.images, source])
 
     def say(self, question: str, write: Callable[[str], object]) -> str:
         """Stream the answer to `question` through `write`; returns the answer and keeps both in history."""
-        if self.image is None:
+        if not self.images:
             raise ValueError("no image yet: load one with /image PATH")
-        sample = question_sample(self.image, [*self.turns, Turn("user", question)], self.instruction)
+        sample = question_sample(self.images, [*self.turns, Turn("user", question)], self.instruction)
         pieces = []
         for piece in stream_answer(self.model, self.processor, sample, self.template, self.settings):
             pieces.append(piece)
@@ -70,9 +80,10 @@ def run_chat(session: ChatSession, read: Callable[[str], str] = input, out: Text
             if command == "/reset":
                 session.turns = []
                 write("history cleared\n")
-            elif command == "/image":
-                session.set_image(argument.strip())
-                write(f"image: {argument.strip()} ({session.image.width}x{session.image.height})\n")
+            elif command in ("/image", "/add"):
+                (session.set_image if command == "/image" else session.add_image)(argument.strip())
+                image = session.images[-1]
+                write(f"image {len(session.images)}: {argument.strip()} ({image.width}x{image.height})\n")
             elif command.startswith("/"):
                 write(f"unknown command {command}; {HELP}\n")
             else:

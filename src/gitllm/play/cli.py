@@ -18,13 +18,15 @@ MODEL_HELP = ("a model folder (saved model + processor, e.g. `gitllm merge` outp
 def register(subparsers: argparse._SubParsersAction) -> None:
     chat = subparsers.add_parser("chat", help="terminal chat about an image, answers streamed")
     _model_args(chat, generation=True)
-    chat.add_argument("--image", help="the first image (or /image PATH in the chat)")
+    chat.add_argument("--image", action="append", help="the first image (or /image PATH in the chat); repeat for "
+                      "several images, read together as frames in order")
     chat.set_defaults(func=run_chat)
 
     ask = subparsers.add_parser("ask", help="answer a question about an image, or a folder / JSONL of them")
     _model_args(ask, generation=True)
     ask.add_argument("question", nargs="?", help="the question (default for --input rows without one)")
-    ask.add_argument("--image", help="one image to ask about")
+    ask.add_argument("--image", action="append", help="an image to ask about; repeat for several, read together "
+                     "as frames in order")
     ask.add_argument("--input", help="a folder of images or a JSONL of {image, question} rows (batch mode)")
     ask.add_argument("--out", help="answers JSONL for batch mode (default: standard output); written whole or "
                      "not at all")
@@ -56,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     words = subparsers.add_parser("visual-words", help="nearest LLM token to each image token, drawn on the image")
     _model_args(words, generation=False)
-    words.add_argument("image")
-    words.add_argument("--out", default="visual_words.png", help="overlay PNG to write")
+    words.add_argument("image", nargs="+", help="an image, or several read together as frames")
+    words.add_argument("--out", default="visual_words.png", help="overlay PNG to write (OUT-frame<k>.png per frame)")
     words.add_argument("--metric", choices=("cosine", "dot"), default="cosine", help="dot: as the seed did")
     words.add_argument("--top", type=int, default=20, help="rows of the counts table")
     words.add_argument("--sanity-tokens", type=int, default=2048, help="vocabulary rows sampled (0: skip, -1: all)")
@@ -103,7 +105,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     session = ChatSession(*_load(args), args.template, args.instruction, _settings(args))
     if args.image:
-        session.set_image(args.image)
+        session.set_images(args.image)
     loop(session)
     return 0
 
@@ -178,11 +180,13 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def run_visual_words(args: argparse.Namespace) -> int:
-    from gitllm.play.visual_words import visual_words
+    from gitllm.play.visual_words import frame_path, frame_visual_words
 
     model, processor = _load(args)
     sanity = None if args.sanity_tokens < 0 else args.sanity_tokens
-    result = visual_words(model, processor, args.image, args.out, args.metric, sanity)
-    print(result.table(args.top))
-    print(f"overlay -> {args.out}")
+    results = frame_visual_words(model, processor, args.image, args.out, args.metric, sanity)
+    for k, result in enumerate(results):
+        title = f"frame {k} ({args.image[k]}): " if len(results) > 1 else ""
+        print(title + result.table(args.top))
+        print(f"overlay -> {frame_path(args.out, k) if len(results) > 1 else args.out}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -79,7 +80,6 @@ def token_word(tokenizer: object, token_id: int) -> str:
     return text if text and "\ufffd" not in text else repr(tokenizer.convert_ids_to_tokens(token_id))  # type: ignore[attr-defined]
 
 
-@torch.no_grad()
 def visual_words(
     model: GitLLMForCausalLM,
     processor: GitLLMProcessor,
@@ -91,34 +91,59 @@ def visual_words(
     """Nearest LLM tokens of every projected image token of `image`; draws the overlay when `out_png`.
 
     `sanity_tokens`: how many vocabulary embeddings the sanity check samples (None: all; 0: skip)."""
-    pixels = PixelTransform.from_processor(processor.image_processor)(load_image(image))
+    return frame_visual_words(model, processor, [image], out_png, metric, sanity_tokens)[0]
+
+
+@torch.no_grad()
+def frame_visual_words(
+    model: GitLLMForCausalLM,
+    processor: GitLLMProcessor,
+    images: Sequence[ImageSource],
+    out_png: str | Path | None = None,
+    metric: Metric = "cosine",
+    sanity_tokens: int | None = 2048,
+) -> list[VisualWords]:
+    """`visual_words` of each of several images read together as frames: frame k's tokens include its
+    temporal embedding, as the model sees them. Overlays go to `out_png`, or OUT-frame<k>.png for several."""
+    transform = PixelTransform.from_processor(processor.image_processor)
+    pixels = torch.stack([transform(load_image(image)) for image in images])  # (F, 3, H, W)
     # A pooling projection (git_mean, git_cls) runs per token, so that every patch still gets its word.
     projection = per_token(model.visual_projection)
-    features = model.encode_images(pixels[None])
-    embeds = projection(features.to(next(projection.parameters()).dtype))[0]  # (N, D)
+    features = model.encode_images(pixels) if len(images) == 1 else model.frame_features(pixels[None])[0]
+    embeds = projection(features.to(next(projection.parameters()).dtype))  # (F, N, D)
     vocab = model.get_input_embeddings().weight
-    ids = nearest_tokens(embeds, vocab, metric).tolist()
     vision_config = model.config.vision_config
     prefix = vision_family(vision_config).prefix_tokens(vision_config) if model.config.keep_cls else 0
     grid = patch_grid(vision_config, image_size=tuple(pixels.shape[-2:]))
-    # Contract: the image tokens are the prefix tokens followed by the patches, row-major over the grid.
-    assert len(ids) == prefix + grid[0] * grid[1], (len(ids), prefix, grid)
-    words = [token_word(processor.tokenizer, i) for i in ids]
-    result = VisualWords(
-        words=words[prefix:],
-        prefix_words=words[:prefix],
-        token_ids=ids,
-        grid=grid,
-        patch_size=(pixels.shape[-2] // grid[0], pixels.shape[-1] // grid[1]),
-        image=model_view(pixels, processor.image_processor),
-        metric=metric,
-        sanity=sanity_fraction(vocab, metric, sanity_tokens) if sanity_tokens != 0 else None,
-    )
+    sanity = sanity_fraction(vocab, metric, sanity_tokens) if sanity_tokens != 0 else None
+    results = []
+    for k, frame in enumerate(embeds):
+        ids = nearest_tokens(frame, vocab, metric).tolist()
+        # Contract: the image tokens are the prefix tokens followed by the patches, row-major over the grid.
+        assert len(ids) == prefix + grid[0] * grid[1], (len(ids), prefix, grid)
+        words = [token_word(processor.tokenizer, i) for i in ids]
+        results.append(VisualWords(
+            words=words[prefix:],
+            prefix_words=words[:prefix],
+            token_ids=ids,
+            grid=grid,
+            patch_size=(pixels.shape[-2] // grid[0], pixels.shape[-1] // grid[1]),
+            image=model_view(pixels[k], processor.image_processor),
+            metric=metric,
+            sanity=sanity,
+        ))
     if out_png is not None:
         from gitllm.play.overlay import save_overlay
 
-        save_overlay(result, out_png)
-    return result
+        for k, result in enumerate(results):
+            save_overlay(result, frame_path(out_png, k) if len(results) > 1 else out_png)
+    return results
+
+
+def frame_path(out_png: str | Path, frame: int) -> Path:
+    """Where frame `frame`'s overlay goes: OUT-frame<k>.png beside OUT.png."""
+    path = Path(out_png)
+    return path.with_name(f"{path.stem}-frame{frame}{path.suffix}")
 
 
 def model_view(pixels: torch.Tensor, image_processor: object) -> np.ndarray:

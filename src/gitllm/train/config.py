@@ -38,6 +38,7 @@ class ModelSpec:
     image_size: int | None = None  # resize images to this square size (None: the image processor's own)
     prefix: str = ""  # text placed before the image, e.g. "<|im_start|>" (GitLLMConfig.prefix_token_ids)
     word_scale: bool = False  # projection LayerNorm gain = the LLM's word-embedding std (match_word_scale)
+    num_image_with_embedding: int | None = None  # frames with a temporal embedding (None: none; frames still work)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class DataSpec:
     instruction: str = ""
     label_mode: Literal["answer", "all"] = "answer"
     max_length: int = 512
+    max_frames: int | None = None  # frames per sample, sampled evenly (None: model.num_image_with_embedding, else all)
     skip_bad: bool = False
 
 
@@ -338,8 +340,8 @@ def _lookup(config: TrainConfig, key: str) -> Any:
 
 
 def _is_virtual(source: str) -> bool:
-    """Sources that are not local paths: package datasets (easyvqa:...) and hub streams (hf:...)."""
-    return source.startswith(("easyvqa", "hf:"))
+    """Sources that are not local paths: package datasets (easyvqa:..., shapesvideo:...) and hub streams (hf:...)."""
+    return source.startswith(("easyvqa", "shapesvideo", "hf:"))
 
 
 def dump_config(config: TrainConfig, path: Path) -> None:

@@ -107,13 +107,14 @@ def hold_out_images(samples: Sequence[Sample], val_size: int,
                     policy: RowPolicy | None = None) -> tuple[list[Sample], list[Sample]]:
     """(train, val) with every sample of an image on one side: whole images, taken in the order of their
     content hash (the same on every machine and for every seed), go to val until it has >= `val_size` rows.
-    A row whose image cannot be read raises, or with `policy.skip_bad` is left out and counted."""
+    A row whose image cannot be read raises, or with `policy.skip_bad` is left out and counted. A sample with
+    several images (frames) belongs to its whole image list."""
     keys, policy = ImageKeys(), policy or RowPolicy()
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, sample in enumerate(samples):
         key = policy.guard(keys, sample)
         if key is not None:
-            by_image[key].append(i)
+            by_image["+".join(key)].append(i)
     held: set[int] = set()
     for key in sorted(by_image):
         if len(held) >= val_size:
@@ -157,18 +158,19 @@ def _cycle(rows: list[Sample], rng: random.Random) -> Iterator[Sample]:
 
 
 class FeatureDataset(Dataset):
-    """Rows with `vision_features` (N, Dv) from the cache instead of `pixel_values`."""
+    """Rows with `vision_features` (N, Dv), or (F, N, Dv) for frames, from the cache instead of `pixel_values`."""
 
-    def __init__(self, samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, keys: Sequence[str]) -> None:
-        # Contract: every image is in the cache (fill it first).
-        assert all(k in cache for k in keys), "fill the feature cache before building a FeatureDataset"
+    def __init__(self, samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache,
+                 keys: Sequence[Sequence[str]]) -> None:
+        # Contract: every frame is in the cache (fill it first).
+        assert all(k in cache for frame_keys in keys for k in frame_keys), "fill the feature cache first"
         self.samples, self.encoder, self.cache, self.keys = samples, encoder, cache, keys
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self.encoder.text(self.samples[index]) | {"vision_features": self.cache.get(self.keys[index])}
+        return self.encoder.text(self.samples[index]) | {"vision_features": self.cache.sample(self.keys[index])}
 
 
 def cached_dataset(samples: Sequence[Sample], encoder: Encoder, cache: FeatureCache, model: Any,

@@ -202,7 +202,8 @@ def training_arguments(config: TrainConfig, world_size: int) -> TrainingArgument
 def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArguments) -> tuple[Any, Any, Any]:
     """(train, val, collator): cached vision features when the tower is frozen (and the cache is on)."""
     spec = config.data
-    encoder = Encoder(processor.tokenizer, processor.image_processor, spec.template, spec.label_mode, spec.max_length)
+    encoder = Encoder(processor.tokenizer, processor.image_processor, spec.template, spec.label_mode, spec.max_length,
+                      spec.max_frames or model.config.num_image_with_embedding)
     train_samples, val_samples = split_samples(spec, config.seed, encoder)
     collator = Collator.for_tokenizer(processor.tokenizer)
     if spec.streaming:
@@ -213,7 +214,7 @@ def _datasets(config: TrainConfig, model: Any, processor: Any, args: TrainingArg
     if config.feature_cache == "off" or vision_trained:
         return EncodedDataset(train_samples, encoder), EncodedDataset(val_samples, encoder), collator
     cache = FeatureCache(encoder_identity(model, processor.image_processor), config.cache_dir)
-    keys = ImageKeys()
+    keys = ImageKeys(encoder.max_frames)
     # The main process fills the cache; the others then read what it wrote.
     with args.main_process_first(desc="feature cache"):
         cache.refresh()

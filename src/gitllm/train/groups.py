@@ -23,16 +23,18 @@ LORA_MARK = "lora_"
 @dataclass(frozen=True)
 class Group:
     """label: the name in plot legends (as the seed's figures); tower: the GitLLM child the group lives in;
-    lora: LoRA adapters inside it (else whole modules)."""
+    lora: LoRA adapters inside it (else whole modules); also: further GitLLM children it trains when present."""
 
     label: str
     doc: str
     tower: str
     lora: bool = False
+    also: tuple[str, ...] = ()
 
 
 GROUPS: dict[str, Group] = {
-    "proj": Group("Proj", "visual projection", "visual_projection"),
+    "proj": Group("Proj", "visual projection (and the frames' temporal embeddings)", "visual_projection",
+                  also=("img_temporal_embedding",)),
     "lora": Group("LoRA", "LoRA adapters inside the LLM", "language_model", lora=True),
     "llm": Group("LLM", "the whole language model", "language_model"),
     "vit": Group("ViT", "the whole vision tower", "vision_model"),
@@ -79,6 +81,9 @@ def apply_groups(model: nn.Module, groups: list[str], lora: LoraSpec, vit_lora: 
     for name in groups:
         if not GROUPS[name].lora:
             group_module(base, name).requires_grad_(True)
+            for child in GROUPS[name].also:
+                if getattr(base, child, None) is not None:
+                    getattr(base, child).requires_grad_(True)
     # Contract: every trainable parameter belongs to a requested group (LoRA never leaks to the other tower).
     owners = set(trainable_by_group(model, groups))
     assert owners <= set(groups), f"parameters outside the requested groups train: {owners - set(groups)}"
@@ -133,6 +138,9 @@ def owner(model: nn.Module, name: str, groups: list[str]) -> str:
     """The group a parameter of the (unwrapped) GitLLM named `name` belongs to, given the trained `groups`:
     a LoRA parameter to its tower's LoRA group, the (maybe tied) head matrix to `head` unless `llm` trains."""
     tower = name.split(".", 1)[0]
+    also = next((g for g, spec in GROUPS.items() if tower in spec.also), None)
+    if also is not None:
+        return also
     if LORA_MARK in name:
         return next(g for g, spec in GROUPS.items() if spec.lora and spec.tower == tower)
     whole = next(g for g, spec in GROUPS.items() if not spec.lora and spec.tower == tower and g != "head")

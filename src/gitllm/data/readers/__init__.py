@@ -1,6 +1,7 @@
 """Readers by format name: each `reader(source, policy, **options)` lazily yields Samples.
 
-Formats: m3it (jsonl), m3it-parquet, m3it-hub (`datasets` streaming), llava, easyvqa, folder, csv, jsonl.
+Formats: m3it (jsonl), m3it-parquet, m3it-hub (`datasets` streaming), llava, easyvqa, shapesvideo (generated
+offline), folder, csv, jsonl.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers import easyvqa, llava, m3it, user
+from gitllm.data.readers import easyvqa, llava, m3it, shapes_video, user
 from gitllm.data.rows import RowPolicy
 from gitllm.data.schema import Sample
 
@@ -22,13 +23,14 @@ READERS: dict[str, Reader] = {
     "m3it-hub": m3it.read_hub,
     "llava": llava.read,
     "easyvqa": easyvqa.read,
+    "shapesvideo": shapes_video.read,
     "folder": user.read_folder,
     "csv": user.read_table,
     "jsonl": user.read_table,
 }
 
 
-VIRTUAL = ("easyvqa", "m3it-hub")  # formats whose sources are not local paths
+VIRTUAL = ("easyvqa", "shapesvideo", "m3it-hub")  # formats whose sources are not local paths
 
 
 def read(source: str, format: str | None = None, policy: RowPolicy | None = None, **options: Any) -> Iterator[Sample]:
@@ -66,6 +68,8 @@ def detect_format(source: str) -> str:
     path = Path(source)
     if source.startswith("easyvqa"):
         return "easyvqa"
+    if source.startswith("shapesvideo"):
+        return "shapesvideo"
     if source.startswith("hf:"):
         return "m3it-hub"
     _require_path(source)

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gitllm.data.images import ImageError
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample
+from gitllm.data.video import video_frames
 
 Parse = Callable[[str, Any], Sample]  # (row_id, raw row) -> Sample, raising BadRowError
 
@@ -112,3 +114,21 @@ def get(row: dict[str, Any], names: tuple[str, ...], kind: type | tuple[type, ..
     if default is not _REQUIRED:
         return default
     raise BadRowError(source, row_id, "missing_field", f"no field {' / '.join(map(repr, names))}")
+
+
+def row_images(row: dict[str, Any], image_names: tuple[str, ...], video_names: tuple[str, ...], folder: Path,
+               source: str, row_id: str) -> list[Any]:
+    """A row's images, paths relative to `folder`: one path or a list of paths (several images, in order)
+    under `image_names`, or, when a `video_names` field is present, every frame of that video (a folder of
+    frame images or a video file, `gitllm.data.video`); BadRowError naming what is wrong."""
+    if any(row.get(name) for name in video_names):  # (an empty CSV cell is no video)
+        try:
+            return list(video_frames(folder / get(row, video_names, str, source, row_id)))
+        except ImageError as err:
+            raise BadRowError(source, row_id, err.reason, err.detail) from None
+    image = get(row, image_names, (str, list), source, row_id)
+    names = [image] if isinstance(image, str) else image
+    if not names or not all(isinstance(name, str) for name in names):
+        detail = f"field {image_names[0]!r} must be a path or a list of paths, not {image!r:.60}"
+        raise BadRowError(source, row_id, "missing_field", detail)
+    return [folder / name for name in names]

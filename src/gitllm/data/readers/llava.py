@@ -1,4 +1,7 @@
-"""LLaVA conversation data: a JSON array (or JSONL) of {id, image, conversations} plus an image folder."""
+"""LLaVA conversation data: a JSON array (or JSONL) of {id, image, conversations} plus an image folder.
+
+`image` is one path or a list of paths (several images, kept in order); instead of it, `video` names a
+folder of frame images or a video file (`gitllm.data.video`)."""
 
 from __future__ import annotations
 
@@ -6,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, json_array_rows, jsonl_rows, parse_json, samples
+from gitllm.data.readers.common import get, json_array_rows, jsonl_rows, parse_json, row_images, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample, Turn
 
-IMAGE_PLACEHOLDER = "<image>"  # dropped: the model always puts the image before the text
+IMAGE_PLACEHOLDER = "<image>"  # dropped: the model always puts the images (in list order) before the text
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 
@@ -18,12 +21,7 @@ def record_to_sample(row: dict[str, Any], source: str, row_id: str, image_folder
     """One LLaVA record -> multi-turn Sample; a leading `system` turn becomes the instruction."""
     if "id" in row:
         row_id = f"{row_id} (id {row['id']})"
-    image = get(row, ("image",), (str, list), source, row_id)
-    names = [image] if isinstance(image, str) else image
-    if not names or not all(isinstance(name, str) for name in names):
-        detail = f"field 'image' must be a path or a list of paths, not {image!r:.60}"
-        raise BadRowError(source, row_id, "missing_field", detail)
-    images = [image_folder / name for name in names]
+    images = row_images(row, ("image",), ("video",), image_folder, source, row_id)
     conversation = get(row, ("conversations",), list, source, row_id)
     instruction, turns = "", []
     for k, message in enumerate(conversation):

@@ -1,7 +1,8 @@
 """M3IT readers: per-task jsonl files, converted parquet copies, and `datasets` streaming for large mixes.
 
 Rows carry `instruction`, `inputs`, `outputs` and either `image_base64_str` (list of base64 strings, as the
-original) or `image` (bytes or a {bytes, path} struct, as the parquet copies). A file's task is its parent
+original: one image, several images, or a video task's frames, all kept in order) or `image` (bytes or a
+{bytes, path} struct, as the parquet copies). A file's task is its parent
 folder's name (the original layout is `data/<category>/<task>/<split>.jsonl`). Mixes are interleaved
 round-robin across tasks, so a stream of a million-row mix starts with every task represented.
 """
@@ -19,7 +20,7 @@ from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Base64Image, Sample
 
 # The seed's Experiment 3 mix: M3IT's English image tasks. Excluded: Chinese (fm-iqa, coco-cn, flickr8k-cn,
-# chinese-food, mmchat) and video (ss, ivqa, msvd-qa, activitynet-qa, msrvtt, msrvtt-qa) tasks.
+# chinese-food, mmchat) and video tasks; `video` names the latter (rows with a list of base64 frames).
 PRESETS: dict[str, tuple[str, ...]] = {
     "experiment3": (
         "coco", "textcap", "image-paragraph-captioning", "coco-goi", "coco-text", "imagenet", "coco-itm",
@@ -27,6 +28,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
         "okvqa", "a-okvqa", "viquae", "clevr", "vcr", "visual-mrc", "visual-dialog", "multi30k",
     ),
     "coco": ("coco",),  # Experiments 1 and 2
+    "video": ("ss", "ivqa", "msvd-qa", "activitynet-qa", "msrvtt", "msrvtt-qa"),
 }
 _PARQUET_COLUMNS = ("instruction", "inputs", "outputs", "image_base64_str", "image")
 

@@ -1,10 +1,12 @@
 """Users' own data: a CSV or JSONL table of image path + caption or question/answer, or an image folder.
 
-Columns (first present alias wins): image `image|image_path|file_name|path`; answer
-`answer|caption|outputs|text`; question `question|inputs` (optional); instruction (optional). Rows with a
-caption and no question get `caption_instruction`. Relative image paths are resolved against the table's
-folder (or `image_folder`). A folder holds `metadata.jsonl` / `metadata.csv` (the Hugging Face imagefolder
-convention) or images with same-stem `.txt` captions.
+Columns (first present alias wins): image `image|image_path|file_name|path` (in JSONL also a list of paths:
+several images), or video `video|video_path|frames` (a folder of frame images, or a video file with the
+`video` extra: every frame, sampled later by `Sample.frames`); answer `answer|caption|outputs|text`; question
+`question|inputs` (optional); instruction (optional). Rows with a caption and no question get
+`caption_instruction`. Relative paths are resolved against the table's folder (or `image_folder`). A folder
+holds `metadata.jsonl` / `metadata.csv` (the Hugging Face imagefolder convention) or images with same-stem
+`.txt` captions.
 """
 
 from __future__ import annotations
@@ -14,25 +16,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitllm.data.readers.common import get, jsonl_rows, parse_json, samples
+from gitllm.data.images import IMAGE_SUFFIXES
+from gitllm.data.readers.common import get, jsonl_rows, parse_json, row_images, samples
 from gitllm.data.rows import BadRowError, RowPolicy
 from gitllm.data.schema import Sample
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 CAPTION_INSTRUCTION = "Describe the image."
 _IMAGE = ("image", "image_path", "file_name", "path")
+_VIDEO = ("video", "video_path", "frames")
 _ANSWER = ("answer", "caption", "outputs", "text")
 _QUESTION = ("question", "inputs")
 
 
 def row_to_sample(row: dict[str, Any], source: str, row_id: str, folder: Path, caption_instruction: str) -> Sample:
-    image = get(row, _IMAGE, str, source, row_id)
+    images = row_images(row, _IMAGE, _VIDEO, folder, source, row_id)
     answer = get(row, _ANSWER, str, source, row_id)
     question = get(row, _QUESTION, str, source, row_id, default="")
     instruction = get(row, ("instruction",), str, source, row_id, default="")
     instruction = instruction or ("" if question else caption_instruction)
     task = get(row, ("task",), str, source, row_id, default="") or "user"
-    return Sample(source, row_id, [folder / image], instruction, question, answer, task=task)
+    return Sample(source, row_id, images, instruction, question, answer, task=task)
 
 
 def read_table(source: str, policy: RowPolicy, image_folder: str | None = None,
