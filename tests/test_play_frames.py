@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from gitllm.play.chat import ChatSession, run_chat
 from gitllm.infer.generate import prompt_batch, question_sample
 from gitllm.play.visual_words import frame_visual_words, nearest_tokens, visual_words
 from test_play import run_cli
-from test_play_helpers import image, one_torch_thread  # noqa: F401 (fixture)
+from test_play_helpers import image, one_torch_thread, running_server  # noqa: F401 (fixture)
 from tiny_models import tiny_model, tiny_processor
 
 
@@ -107,3 +108,29 @@ def test_evaluate_reads_videos_with_and_without_the_feature_cache(saved, tmp_pat
     assert strip.size == (3 * 64 + 2 * 4, 64)
     # the gallery shows each video once (two questions each): its frames as one strip
     assert (tmp_path / "plain" / "gallery.html").read_text().count("data:image/jpeg;base64,") == 2
+
+
+def test_api_takes_several_images_per_message_batched_as_alone(saved) -> None:
+    """Image parts of one conversation are read as frames in order: the server's greedy answers (several
+    requests with 1, 2 and 3 images decoded together) equal `ask` on the same frames; beyond the model's
+    temporal embeddings (3) a request is a 400 that says how many it takes."""
+    from test_serve import answer, chat_body, data_url, post
+    from gitllm.play.server import Limits, Playground
+
+    folder, paths = saved
+    model, processor = load_model(folder)
+    items = [[paths[0], paths[1]], [paths[2]], [paths[2], paths[0], paths[1]], [paths[1], paths[0]]]
+    expected = ask(model, processor, items, ["w1 w2"] * len(items), max_new_tokens=6)
+    urls = {path: data_url(path.read_bytes()) for path in paths}
+
+    def body(frames: list) -> dict:
+        single = chat_body("w1 w2", urls[frames[0]])
+        content = [{"type": "image_url", "image_url": {"url": urls[p]}} for p in frames]
+        return {**single, "messages": [{"role": "user", "content": [*content, {"type": "text", "text": "w1 w2"}]}]}
+
+    with running_server(Playground(model, processor, model_name="tiny", limits=Limits(max_images=8))) as url:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            got = list(pool.map(lambda frames: answer(url, body(frames)), items * 2))
+        status, data = post(url + "/v1/chat/completions", body([paths[0]] * 4))
+    assert got == expected * 2 and len(set(expected)) > 1
+    assert status == 400 and "4 images in one conversation; this server takes at most 3" in data.decode()

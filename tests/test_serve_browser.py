@@ -13,7 +13,7 @@ import skimage
 
 from gitllm.play import ask, load_model
 from gitllm.play.server import Playground
-from test_play_helpers import one_torch_thread, running_server, save_tiny  # noqa: F401 (fixture)
+from test_play_helpers import image, one_torch_thread, running_server, save_tiny  # noqa: F401 (fixture)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'gitllm[play]' for the browser test")
 CHROMIUM = shutil.which("chromium")
@@ -34,6 +34,9 @@ def served(tmp_path_factory) -> Iterator[tuple[str, object, object]]:
 def test_page_uploads_asks_and_shows_visual_words(served, tmp_path) -> None:
     url, model, processor = served
     expected = ask(model, processor, [CHELSEA], ["w1 w2 w3"], max_new_tokens=8)[0]
+    second = tmp_path / "second.png"
+    image(3).save(second)
+    two_frames = ask(model, processor, [[CHELSEA, second]], ["w1 w2 w3"], max_new_tokens=8)[0]
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
@@ -82,17 +85,26 @@ def test_page_uploads_asks_and_shows_visual_words(served, tmp_path) -> None:
             assert page.locator("#vw-image").bounding_box()["width"] >= 600, "the overlay is drawn large enough"
             page.screenshot(path=str(tmp_path / "visual_words.png"), full_page=True)
 
+            # Two images: read together as frames, answered as `ask` answers the same frames.
+            page.click("#tab-ask")
+            page.set_input_files("#image", [str(CHELSEA), str(second)])
+            page.wait_for_selector("#frames img >> nth=1")
+            assert page.inner_text("#image-info").startswith("2 images, read as frames in this order")
+            page.click("#ask-button")
+            page.wait_for_selector("#answer[data-done='1']")
+            assert page.inner_text("#answer").strip() == two_frames and page.inner_text("#ask-error") == ""
+            page.screenshot(path=str(tmp_path / "frames.png"))
+
             # Phone width: one column, nothing wider than the screen.
             page.set_viewport_size({"width": 390, "height": 844})
-            page.click("#tab-ask")
             widest = page.evaluate("Math.max(...[...document.querySelectorAll('body *')]"
                                    ".map((e) => e.getBoundingClientRect().right))")
             assert widest <= 390 and page.evaluate("document.documentElement.scrollWidth") <= 390
             page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         finally:
             browser.close()
-    for name in ("playground", "generating", "visual_words", "phone"):
+    for name in ("playground", "generating", "visual_words", "frames", "phone"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     if SCREENSHOTS:
-        for name in ("playground", "generating", "visual_words", "phone"):
+        for name in ("playground", "generating", "visual_words", "frames", "phone"):
             shutil.copy(tmp_path / f"{name}.png", Path(SCREENSHOTS) / f"{name}.png")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, CLIPImageProcessor, CLIPVisionConfig
+from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, CLIPImageProcessorPil, CLIPVisionConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from gitllm.convert.weights import read_state_dict
@@ -136,9 +136,6 @@ def heron_gitllm_config(raw: dict[str, Any], family: HeronFamily, vision_config:
     frames = raw.get("num_image_with_embedding")
     extra: dict[str, Any] = {}
     if frames not in (None, 1):
-        if not hasattr(GitLLMConfig, "num_image_with_embedding"):
-            raise ValueError(f"this heron checkpoint has temporal embeddings for {frames} images and needs "
-                             "multi-image support (GitLLMConfig.num_image_with_embedding), which this gitllm lacks")
         extra["num_image_with_embedding"] = frames
     return GitLLMConfig(
         vision_config=vision,
@@ -232,5 +229,5 @@ def heron_processor(src: str | Path, vision_config: str | None = None) -> GitLLM
             continue
     if image_processor is None:
         size = heron_vision_config(raw, vision_config).image_size
-        image_processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
     return GitLLMProcessor(image_processor, AutoTokenizer.from_pretrained(src))

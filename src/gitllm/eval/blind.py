@@ -1,5 +1,5 @@
 """The image-blind score: the same questions answered with each row's image swapped for another row's (a fixed,
-seeded derangement) and with all-zero image features. The drop from real to blind accuracy is how much the
+seeded derangement) and with all-zero image features (answered once per distinct prompt). The drop from real to blind accuracy is how much the
 answers use the image; a model that answers from the question alone scores the same blind as with its images.
 """
 
@@ -65,5 +65,21 @@ def blind_answers(model: GitLLMForCausalLM, processor: GitLLMProcessor, samples:
         shuffled = [vision_features[j] for j in source]
         blind = generate_answers(model, processor, samples, vision_features=shuffled, **generation)
         zeros = [torch.zeros_like(features) for features in vision_features]
-    zeroed = generate_answers(model, processor, samples, vision_features=zeros, **generation)
-    return {"blind": blind, "zeroed": zeroed}
+    return {"blind": blind, "zeroed": _zeroed_answers(model, processor, samples, zeros, generation)}
+
+
+def _zeroed_answers(model: GitLLMForCausalLM, processor: GitLLMProcessor, samples: Sequence[Sample],
+                    zeros: Sequence[torch.Tensor], generation: dict[str, Any]) -> list[str]:
+    """Answers with all-zero features. They depend on the prompt and the frame count only, so each distinct
+    (instruction, conversation before the answer, zero-feature shape) is answered once and shared."""
+    first: dict[tuple, int] = {}
+    keys = []
+    for i, (sample, zero) in enumerate(zip(samples, zeros)):
+        turns = sample.conversation[:-1] if sample.conversation[-1].role == "assistant" else sample.conversation
+        key = (sample.instruction, tuple((turn.role, turn.text) for turn in turns), tuple(zero.shape))
+        keys.append(first.setdefault(key, i))
+    unique = sorted(set(keys))
+    answers = generate_answers(model, processor, [samples[i] for i in unique],
+                               vision_features=[zeros[i] for i in unique], **generation)
+    by_row = dict(zip(unique, answers))
+    return [by_row[i] for i in keys]

@@ -24,7 +24,6 @@ from gitllm.data.images import ImageError, load_image
 from gitllm.infer.generate import GenerationSettings, question_sample
 
 DEFAULT_MAX_TOKENS = 64
-MAX_IMAGES = 1  # images per conversation the model takes (see `check_image_count`)
 
 
 class ApiError(Exception):
@@ -134,17 +133,20 @@ def decode_image(url: str, max_pixels: int) -> Any:
         raise ApiError(status, f"image rejected: {err.detail}", err.reason) from None
 
 
-def check_image_count(urls: list[str]) -> None:
-    """The one place that says how many images a conversation may carry (lift with the model's limit)."""
+def check_image_count(urls: list[str], max_images: int) -> None:
+    """The one place that says how many images a conversation may carry: 1 to `max_images`, read together
+    as frames in the order they appear."""
     if not urls:
         raise ApiError(400, "no image: add an image_url content part (a data: URL) to a message", "no_image")
-    if len(urls) > MAX_IMAGES:
-        raise ApiError(400, f"{len(urls)} images in one conversation; this model takes {MAX_IMAGES} image per "
-                            "conversation (several images per sample are not supported yet)", "too_many_images")
+    if len(urls) > max_images:
+        raise ApiError(400, f"{len(urls)} images in one conversation; this server takes at most {max_images} "
+                            "(read together as frames): send fewer", "too_many_images")
 
 
-def to_chat_request(body: ChatCompletionRequest, max_pixels: int, default_instruction: str = "") -> ChatRequest:
-    """A validated body -> ChatRequest (no system message: `default_instruction`); ApiError names problems."""
+def to_chat_request(body: ChatCompletionRequest, max_pixels: int, default_instruction: str = "",
+                    max_images: int = 1) -> ChatRequest:
+    """A validated body -> ChatRequest (no system message: `default_instruction`); every image part of the
+    conversation, in order, becomes one frame of the sample. ApiError names problems."""
     system, turns, urls = [], [], []
     for message in body.messages:
         parts = [message.content] if isinstance(message.content, str) else message.content
@@ -155,7 +157,7 @@ def to_chat_request(body: ChatCompletionRequest, max_pixels: int, default_instru
             system.append(text)
         else:
             turns.append(Turn(message.role, text))
-    check_image_count(urls)
+    check_image_count(urls, max_images)
     try:
         settings = body.settings()
     except ValueError as err:

@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-batch", type=int, default=8, help="requests decoded together (continuous batching)")
     serve.add_argument("--max-prompt-tokens", type=int, default=2048,
                        help="longest prompt (image + text tokens) one request may send")
+    serve.add_argument("--max-images", type=int, default=8,
+                       help="images one conversation may send, read together as frames (at most the model's "
+                            "temporal embeddings when it has them)")
     serve.add_argument("--prefill-chunk", type=int, default=512,
                        help="prompt tokens prefilled between two decode steps (long prompts take turns)")
     serve.add_argument("--timeout", type=float, default=10.0,
@@ -125,10 +128,10 @@ def run_ask(args: argparse.Namespace) -> int:
     fill_prompt_defaults(args)
     policy = RowPolicy(skip_bad=args.skip_bad)
     rows = read_questions(args.input, args.question, args.instruction, policy, args.answer_key) if args.input else []
-    picture = load_image(args.image) if args.image else None  # a bad image fails before the model loads
+    frames = [load_image(image) for image in args.image or []]  # a bad image fails before the model loads
     model, processor = _load(args)
-    if picture is not None:
-        print(ask(model, processor, [picture], [args.question], args.template, args.instruction,
+    if frames:
+        print(ask(model, processor, [frames], [args.question], args.template, args.instruction,
                   **vars(settings))[0])
         return 0
     with replaced_atomically(Path(args.out)) if args.out else contextlib.nullcontext(sys.stdout) as out:
@@ -153,7 +156,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     # Options and the port are checked before the model loads: a mistake fails in a second, not after loading.
     limits = Limits(int(args.max_body_mb * 2**20), args.max_pixels, args.max_waiting, args.max_batch,
-                    args.max_prompt_tokens, args.prefill_chunk, args.timeout,
+                    args.max_prompt_tokens, args.max_images, args.prefill_chunk, args.timeout,
                     args.api_key or os.environ.get(API_KEY_ENV) or None)
     check_port_free(args.host, args.port)
     logging.basicConfig(level=logging.INFO, format="[gitllm serve] %(levelname)s %(message)s")

@@ -88,7 +88,8 @@ class DecodeBatch:
 
     @torch.inference_mode()
     def admit(self, sequences: Sequence[Row]) -> None:
-        """Start prefilling `sequences` (at most `free`), grouped by image size (images are encoded here);
+        """Start prefilling `sequences` (at most `free`), grouped by image size and frame count (images are
+        encoded here);
         the next steps prefill them and they join the batch."""
         assert len(sequences) <= self.free, (len(sequences), self.free)
         groups: dict[tuple[int, ...], list[Row]] = {}
@@ -96,7 +97,8 @@ class DecodeBatch:
             groups.setdefault(tuple(sequence.prompt["pixel_values"].shape), []).append(sequence)
         for group in groups.values():
             batch = self.collate([sequence.prompt for sequence in group])
-            packed = self.model.pack_inputs(batch["input_ids"], batch["attention_mask"], batch["pixel_values"])
+            packed = self.model.pack_inputs(batch["input_ids"], batch["attention_mask"], batch["pixel_values"],
+                                            frame_mask=batch.get("frame_mask"))
             self.prefilling.append(_Prefill(group, packed, DynamicCache(config=self.lm.config)))
 
     def _prefill_chunk(self, prefill: _Prefill) -> None:

@@ -55,7 +55,8 @@ DISCONNECT_POLL_S = 0.25  # how often a non-streaming request checks that its cl
 class Limits:
     """max_body_bytes: largest request body (413 beyond); max_pixels: largest decoded image (413 beyond);
     max_waiting: requests allowed to wait for the model (503 beyond); max_batch: rows decoded together;
-    max_prompt_tokens: longest prompt the LLM sees, image tokens included (400 beyond); prefill_chunk: text
+    max_prompt_tokens: longest prompt the LLM sees, image tokens included (400 beyond); max_images: images
+    per conversation, read as frames (400 beyond; never more than the model's temporal embeddings); prefill_chunk: text
     positions prefilled between two decode steps (a long prompt holds the others one chunk at a time);
     timeout_s: for a request's head and body, and idle keep-alive connections;
     api_key: when set, `/v1/*` needs `Authorization: Bearer <api_key>`."""
@@ -65,6 +66,7 @@ class Limits:
     max_waiting: int = 64
     max_batch: int = 8
     max_prompt_tokens: int = 2048
+    max_images: int = 8
     prefill_chunk: int = 512
     timeout_s: float = 10.0
     api_key: str | None = None
@@ -93,6 +95,7 @@ class Playground:
         self.encoder = Encoder(processor.tokenizer, processor.image_processor, self.template)
         self.engine = Engine(model, processor.tokenizer, limits.max_batch, limits.max_waiting, limits.prefill_chunk)
         self._image_tokens: dict[tuple[int, int], int] = {}
+        self.max_images = min(limits.max_images, model.config.num_image_with_embedding or limits.max_images)
 
     def start(self) -> None:
         self.engine.start()
@@ -102,7 +105,7 @@ class Playground:
 
     def prepare(self, body: ChatCompletionRequest) -> tuple[ChatRequest, dict[str, torch.Tensor], int]:
         """(request, encoded prompt, prompt tokens the LLM sees) or an ApiError (runs in a worker thread)."""
-        chat = to_chat_request(body, self.limits.max_pixels, self.instruction)
+        chat = to_chat_request(body, self.limits.max_pixels, self.instruction, self.max_images)
         try:
             prompt = self.encoder.prompt(chat.sample)
         except (ImageError, ValueError) as err:  # e.g. an image of extreme aspect ratio
@@ -116,8 +119,10 @@ class Playground:
 
     def prompt_tokens(self, prompt: dict[str, torch.Tensor]) -> int:
         """Positions the LLM sees for an encoded prompt: prefix tokens + image tokens after the projection
-        (one for a pooling projection) + text tokens."""
-        size = tuple(prompt["pixel_values"].shape[-2:])
+        (one per frame for a pooling projection) + text tokens."""
+        pixels = prompt["pixel_values"]
+        frames = pixels.shape[0] if pixels.ndim == 4 else 1
+        size = tuple(pixels.shape[-2:])
         if size not in self._image_tokens:
             config = self.model.config
             features = num_image_tokens(config.vision_config, config.keep_cls, size)
@@ -126,7 +131,7 @@ class Playground:
                 probe = torch.zeros(1, features, config.vision_config.hidden_size,
                                     dtype=next(projection.parameters()).dtype)
                 self._image_tokens[size] = projection(probe).shape[1]
-        return len(self.model.config.prefix_token_ids) + self._image_tokens[size] + len(prompt["input_ids"])
+        return len(self.model.config.prefix_token_ids) + frames * self._image_tokens[size] + len(prompt["input_ids"])
 
     def submit(self, chat: ChatRequest, prompt: dict[str, torch.Tensor]) -> tuple[Row, asyncio.Queue]:
         """Queue a prompt for the engine; its tokens then the finish reason arrive on the returned queue."""
