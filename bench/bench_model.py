@@ -21,7 +21,8 @@ from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaFo
 from transformers import LlavaForConditionalGeneration
 
 from gitllm import GitLLMConfig, GitLLMForCausalLM
-from repeats import add_repeats_argument, interleaved, ratio, spread, timed
+from gitllm.machine import matmul_peak
+from repeats import add_repeats_argument, interleaved, ratio, spread
 
 BATCH, TEXT, PROMPT, NEW_TOKENS, VOCAB = 8, 64, 16, 64, 32000
 LORA = dict(r=8, lora_alpha=32, lora_dropout=0.0)
@@ -87,14 +88,6 @@ def step_flops(fn: Callable[[], object]) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
-
-
-def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of an fp32 square matmul, best of `repeats`."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = min(timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best
 
 
 def main() -> None:

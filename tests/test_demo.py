@@ -35,6 +35,7 @@ def test_demo_runs_end_to_end_then_reuses_the_model(tmp_path: Path) -> None:
     text = summary(result)
     assert "exact match" in text and str(out / "loss_curve.png") in text
     assert 0.0 <= result.blind_accuracy <= 1.0 and f"image-blind {result.blind_accuracy:.1%}" in text
+    assert result.matmul_gflops > 0 and f"machine: fp32 matmul {result.matmul_gflops:.0f} GFLOP/s" in text
 
     again = run_demo(out, overrides=_overrides(tmp_path), eval_limit=6, eval_batch_size=4, autocast=None)
     assert not again.trained and again.accuracy == pytest.approx(result.accuracy)

@@ -37,6 +37,8 @@ class DemoResult:
     blind_accuracy: float = 0.0  # the same questions with the images shuffled across them (gitllm.eval)
     test_questions: int = 0
     trained: bool = False
+    matmul_gflops: float = 0.0  # this machine's fp32 matmul speed on torch's threads (gitllm.machine)
+    threads: int = 0  # torch's CPU threads
     steps: int = 0  # optimizer steps trained (0 when the model was reused)
     planned_steps: int = 0  # the recipe's max_steps
     answers: list[dict[str, str]] = field(default_factory=list)
@@ -71,7 +73,10 @@ def run_demo(
     recipe's steps, unless the `budget_s` safety net stops it first (the summary then says so); `eval_limit` evaluates the first N test
     questions only (None: all of them); evaluation and play keep fp32 weights and compute under `autocast`
     (float32 or None: plain fp32, as `compute_in`)."""
+    import torch
+
     from gitllm.demo.budget import TimeBudget
+    from gitllm.machine import matmul_peak
     from gitllm.play.loader import compute_in
     from gitllm.train import load_config, train
     from gitllm.zoo import prepare
@@ -82,6 +87,7 @@ def run_demo(
     config = load_config(recipe, [*overrides, f"output_dir={run_dir}"])
     config.resume = "never"
 
+    result.threads, result.matmul_gflops = torch.get_num_threads(), round(matmul_peak() / 1e9, 1)
     start = time.perf_counter()
     if config.model.init_from is None:
         for name in {config.model.vision, config.model.llm} & set(ZOO_PARTS):
@@ -165,7 +171,7 @@ def _play(model: Any, processor: Any, template: str, answers_file: Path, ask: An
 
 def _jsonable(result: DemoResult) -> dict[str, Any]:
     return {"out_dir": str(result.out_dir), "seconds": result.seconds, "accuracy": result.accuracy,
-            "blind_accuracy": result.blind_accuracy,
+            "blind_accuracy": result.blind_accuracy, "matmul_gflops": result.matmul_gflops, "threads": result.threads,
             "test_questions": result.test_questions, "trained": result.trained, "steps": result.steps,
             "planned_steps": result.planned_steps, "answers": result.answers,
             "artifacts": {k: str(v) for k, v in result.artifacts.items()}}
@@ -191,6 +197,7 @@ def summary(result: DemoResult) -> str:
         f"train{_steps(result)}: {s['train']:.0f} s, "
         f"evaluate: {s['eval']:.0f} s -> train + eval {s['train'] + s['eval']:.0f} s; ask/visual words/plot: "
         f"{s['play']:.0f} s",
+        f"machine: fp32 matmul {result.matmul_gflops:.0f} GFLOP/s on {result.threads} threads (times scale with it)",
         "answers:",
     ]
     for row in result.answers:
