@@ -8,6 +8,7 @@ give the same answers). Prints aggregate generated tokens/s, p50/p95 request lat
 >= 3x) and how many answers differ between the two servers.
 
     python bench/bench_serve.py [--model dinov2-small+smollm2-135m-instruct] [--clients 8] [--requests 64]
+                                [--max-tokens 4,8,12,16,24,32] [--autocast float32|bfloat16]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from PIL import Image
 QUESTIONS = ["What shape is this?", "What color is the shape?", "Is there a circle?",
              "Describe the image in a few words.", "What is in the middle of the picture, and what colour is it?",
              "Is this a cat or a dog?", "How many objects can you see?", "What is the background colour?"]
-MAX_TOKENS = [4, 8, 12, 16, 24, 32]
+MAX_TOKENS = [4, 8, 12, 16, 24, 32]  # short answers: prefill (257 image tokens at 224 px) weighs most
 
 
 def image_url(seed: int) -> str:
@@ -42,11 +43,11 @@ def image_url(seed: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def workload(count: int) -> list[dict]:
+def workload(count: int, max_tokens: list[int]) -> list[dict]:
     images = [image_url(seed) for seed in range(8)]
     return [{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": images[i % 8]}},
                                                        {"type": "text", "text": QUESTIONS[(i * 3) % 8]}]}],
-             "max_tokens": MAX_TOKENS[i % len(MAX_TOKENS)]} for i in range(count)]
+             "max_tokens": max_tokens[i % len(max_tokens)]} for i in range(count)]
 
 
 def free_port() -> int:
@@ -55,10 +56,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: str, max_batch: int) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, max_batch: int, autocast: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-c", "import sys; from gitllm.cli import main; sys.exit(main())", "serve",
-               "--model", model, "--port", str(port), "--max-batch", str(max_batch), "--max-waiting", "256"]
+               "--model", model, "--port", str(port), "--max-batch", str(max_batch), "--max-waiting", "256",
+               "--autocast", autocast]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -83,8 +85,8 @@ def post(url: str, body: dict) -> tuple[float, dict]:
     return time.perf_counter() - start, answer
 
 
-def run(model: str, max_batch: int, bodies: list[dict], clients: int) -> dict:
-    server, url = start_server(model, max_batch)
+def run(model: str, max_batch: int, bodies: list[dict], clients: int, autocast: str) -> dict:
+    server, url = start_server(model, max_batch, autocast)
     try:
         post(url, bodies[0])  # warm-up (decode layout, allocator)
         start = time.perf_counter()
@@ -121,14 +123,18 @@ def main() -> None:
     parser.add_argument("--model", default="dinov2-small+smollm2-135m-instruct")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=64)
+    parser.add_argument("--max-tokens", default=",".join(map(str, MAX_TOKENS)),
+                        help="max_tokens of the requests, in turn (default: %(default)s)")
+    parser.add_argument("--autocast", default="float32", choices=("float32", "bfloat16"), help="both servers'")
     args = parser.parse_args()
-    bodies = workload(args.requests)
-    print(f"model {args.model}; {args.clients} clients x {args.requests} requests; "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load {os.getloadavg()[0]:.2f}")
+    bodies = workload(args.requests, [int(n) for n in args.max_tokens.split(",")])
+    print(f"model {args.model}; {args.clients} clients x {args.requests} requests, max_tokens {args.max_tokens}; "
+          f"autocast {args.autocast}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+          f"load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as folder:
         model = saved_model(args.model, folder)
-        batched = run(model, 8, bodies, args.clients)
-        single = run(model, 1, bodies, args.clients)
+        batched = run(model, 8, bodies, args.clients, args.autocast)
+        single = run(model, 1, bodies, args.clients, args.autocast)
     for name, result in (("--max-batch 8", batched), ("--max-batch 1", single)):
         print(f"{name}: {result['tokens_per_s']:.1f} generated tokens/s ({result['tokens']} tokens in "
               f"{result['wall_s']:.1f} s), latency p50 {result['p50']:.2f} s, p95 {result['p95']:.2f} s")

@@ -188,3 +188,26 @@ def test_requests_beyond_the_queue_get_503_and_queued_ones_complete(tmp_path) ->
         assert status == 503 and "busy" in json.loads(data)["error"]["message"]
         release.set()
         assert waiting.result()[0] == 200
+
+
+def test_autocast_serves_in_bfloat16_as_ask_answers_under_it(tmp_path) -> None:
+    """`--autocast bfloat16`: the engine computes under CPU autocast (fp32 weights kept), and its greedy answers
+    are those `ask` gives under the same autocast."""
+    import torch
+
+    from gitllm.play import ask
+    from gitllm.play.loader import compute_in
+
+    model, processor = load_model(save_tiny(tmp_path))
+    pictures = [image(seed) for seed in range(3)]
+    with compute_in("bfloat16"):
+        expected = ask(model, processor, pictures, QUESTIONS[:3], max_new_tokens=6)
+    seen: list[bool] = []
+    hook = model.language_model.register_forward_pre_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
+    try:
+        with running_server(Playground(model, processor, limits=Limits(autocast="bfloat16"))) as url:
+            got = [answer(url, chat_body(q, data_url(png_bytes(p)))) for p, q in zip(pictures, QUESTIONS)]
+    finally:
+        hook.remove()
+    assert got == expected and seen and all(seen)
+    assert next(model.parameters()).dtype == torch.float32

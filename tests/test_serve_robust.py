@@ -165,9 +165,8 @@ def test_api_key(serve) -> None:
     (json.dumps(chat_body("w1 \ud800", "data:,")).encode(), "unpaired UTF-16 surrogate"),
     (b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "invalid request"),
     (json.dumps({**good_body(), "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": data_url(png_bytes(image(0)))}},
-        {"type": "image_url", "image_url": {"url": data_url(png_bytes(image(1)))}},
-        {"type": "text", "text": "w1"}]}]}).encode(), "2 images in one conversation"),
+        *({"type": "image_url", "image_url": {"url": data_url(png_bytes(image(k)))}} for k in range(9)),
+        {"type": "text", "text": "w1"}]}]}).encode(), "9 images in one conversation; this server takes at most 8"),
     (json.dumps(chat_body("w1", data_url(png_bytes(image(0, (1, 8192)))))).encode(), "times the other"),
     (json.dumps(chat_body(" ".join(["w5"] * 200), data_url(png_bytes(image(0))))).encode(), "the prompt is"),
 ])
@@ -204,6 +203,8 @@ def test_usage_counts_the_image_tokens_the_llm_sees(tmp_path) -> None:
     ({"max_pixels": -5}, "max_pixels must be at least 1"),
     ({"timeout_s": 0}, "timeout_s must be at least 1"),
     ({"api_key": " "}, "api_key is empty"),
+    ({"max_images": 0}, "max_images must be at least 1"),
+    ({"autocast": "float16"}, "autocast must be float32 or bfloat16"),
 ])
 def test_server_options_are_checked_at_start(limits, message) -> None:
     with pytest.raises(ValueError, match=message):

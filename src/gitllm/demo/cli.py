@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="safety net: training stops after this many seconds even if steps remain (the summary "
                              "then says so); the recipe's max_steps normally end it (default %(default)s)")
     parser.add_argument("--eval-limit", type=int, help="evaluate the first N test questions only (default all)")
-    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--eval-batch-size", type=int, default=256,
+                        help="test questions answered together (default: %(default)s)")
     parser.add_argument("--autocast", default="bfloat16", choices=("bfloat16", "float32"),
                         help="eval and play compute: fp32 weights under bf16 autocast (default), or plain fp32")
     parser.set_defaults(func=run)

@@ -64,7 +64,7 @@ def run_demo(
     retrain: bool = False,
     budget_s: float = TRAIN_BUDGET_S,
     eval_limit: int | None = None,
-    eval_batch_size: int = 64,
+    eval_batch_size: int = 256,
     autocast: str | None = "bfloat16",
 ) -> DemoResult:
     """Run every stage into `out_dir` (run/, eval/, chelsea_visual_words.png, loss_curve.png, summary.json).

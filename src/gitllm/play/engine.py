@@ -22,6 +22,7 @@ from gitllm.data import Collator
 
 from gitllm.model import GitLLMForCausalLM
 from gitllm.play.decode_batch import DecodeBatch, Row
+from gitllm.play.loader import compute_in
 from gitllm.infer.generate import Cancelled, generate_batch
 from gitllm.play.slot_cache import SlotCache
 
@@ -36,8 +37,9 @@ class Engine:
     """Owns the model between `start` and `stop`; every other thread talks to it through `submit`/`call`."""
 
     def __init__(self, model: GitLLMForCausalLM, tokenizer: Any, max_batch: int = 8, max_waiting: int = 64,
-                 prefill_chunk: int = 512) -> None:
-        self.model, self.tokenizer = model, tokenizer
+                 prefill_chunk: int = 512, autocast: str | None = None) -> None:
+        """`autocast`: the dtype the model computes in with its float32 weights (`compute_in`)."""
+        self.model, self.tokenizer, self.autocast = model, tokenizer, autocast
         self.max_batch, self.max_waiting, self.prefill_chunk = max_batch, max_waiting, prefill_chunk
         self.batching = SlotCache.supports(model.language_model.config)
         self.batch = DecodeBatch(model, tokenizer, max_batch, prefill_chunk) if self.batching else None
@@ -82,7 +84,7 @@ class Engine:
             self._wake.notify()
 
     def _run(self) -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_in(self.autocast):
             while True:
                 with self._wake:
                     while not self._stopped and not self._waiting and not (self.batch and self.batch.members):

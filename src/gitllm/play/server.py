@@ -59,7 +59,8 @@ class Limits:
     per conversation, read as frames (400 beyond; never more than the model's temporal embeddings); prefill_chunk: text
     positions prefilled between two decode steps (a long prompt holds the others one chunk at a time);
     timeout_s: for a request's head and body, and idle keep-alive connections;
-    api_key: when set, `/v1/*` needs `Authorization: Bearer <api_key>`."""
+    api_key: when set, `/v1/*` needs `Authorization: Bearer <api_key>`;
+    autocast: the dtype the model computes in with float32 weights (None or float32: plain fp32)."""
 
     max_body_bytes: int = 16 * 2**20
     max_pixels: int = 4096 * 4096
@@ -70,12 +71,15 @@ class Limits:
     prefill_chunk: int = 512
     timeout_s: float = 10.0
     api_key: str | None = None
+    autocast: str | None = None
 
     def __post_init__(self) -> None:
         bad = [f"{f.name} must be at least 1 (got {getattr(self, f.name)!r})" for f in fields(self)
-               if f.name != "api_key" and not getattr(self, f.name) >= 1]
+               if f.name not in ("api_key", "autocast") and not getattr(self, f.name) >= 1]
         if self.max_batch > 256:
             bad.append(f"max_batch must be at most 256 (got {self.max_batch})")
+        if self.autocast not in (None, "float32", "bfloat16"):
+            bad.append(f"autocast must be float32 or bfloat16 (got {self.autocast!r})")
         if self.api_key is not None and not self.api_key.strip():
             bad.append("api_key is empty: give a key or none")
         if bad:
@@ -93,7 +97,8 @@ class Playground:
         self.instruction = processor.instruction if instruction is None else instruction
         self.model_name, self.limits = model_name, limits
         self.encoder = Encoder(processor.tokenizer, processor.image_processor, self.template)
-        self.engine = Engine(model, processor.tokenizer, limits.max_batch, limits.max_waiting, limits.prefill_chunk)
+        self.engine = Engine(model, processor.tokenizer, limits.max_batch, limits.max_waiting, limits.prefill_chunk,
+                             limits.autocast)
         self._image_tokens: dict[tuple[int, int], int] = {}
         self.max_images = min(limits.max_images, model.config.num_image_with_embedding or limits.max_images)
 
