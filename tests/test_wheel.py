@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from gitllm.train.recipes import recipe_names
@@ -42,12 +44,17 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_repo(tmp_path: Pa
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_ROOT_USER_ACTION="ignore", PIP_NO_INDEX="1")
     source = tmp_path / "source"  # a copy, so building leaves no build/ or egg-info in the checkout
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "docs/package.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, source / name)
     shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist",
           source], tmp_path, env)
     (wheel,) = (tmp_path / "dist").glob("gitllm-*.whl")
+    with zipfile.ZipFile(wheel) as archive:  # the package index shows this description: no relative image links
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        description = archive.read(metadata).decode()
+    assert "gitllm demo" in description and not re.search(r"!\[[^\]]*\]\((?!https?://)", description)
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path, env)
