@@ -1,4 +1,4 @@
-"""Shared checks of the zoo's real LLMs (no tests here): perplexity on a few plain sentences."""
+"""Shared checks of the zoo's real LLMs (no tests here): a greedy continuation, perplexity on a few plain sentences."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ SENTENCES = [
     "She opened the door and walked into the kitchen to make a cup of tea.",
     "Children usually go to school from Monday to Friday.",
 ]
+
+
+def greedy_continuation(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: dict,
+                        max_new_tokens: int) -> str:
+    """The text `model` generates greedily after the tokenized `prompt` (printed, for the test log)."""
+    output = model.generate(**prompt, max_new_tokens=max_new_tokens, do_sample=False)
+    answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+    print(f"greedy continuation: {answer!r}")
+    return answer
 
 
 def perplexity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> float:

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from gitllm.zoo import MissingPackageError, prepare
 from gitllm.zoo.registry import get_entry
 from gitllm.zoo.sources import locate
-from lm_checks import random_init_ratio
+from lm_checks import greedy_continuation, random_init_ratio
 
 NAME = "gemma-3-270m"
 
@@ -79,10 +79,7 @@ def test_tokenizer_adds_bos_and_has_no_chat_template(tokenizer: PreTrainedTokeni
 
 def test_greedy_completion_is_factual(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     prompt = tokenizer("The capital of France is Paris. The capital of Germany is", return_tensors="pt")
-    output = model.generate(**prompt, max_new_tokens=8, do_sample=False)
-    answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
-    print(f"greedy completion: {answer!r}")
-    assert "Berlin" in answer
+    assert "Berlin" in greedy_continuation(model, tokenizer, prompt, 8)
 
 
 def test_perplexity_far_below_random_init(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:

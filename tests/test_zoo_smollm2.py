@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from gitllm.zoo import prepare
-from lm_checks import random_init_ratio
+from lm_checks import greedy_continuation, random_init_ratio
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,7 @@ def test_folder_is_an_ordinary_fp32_checkpoint(folder: Path, model: PreTrainedMo
 def test_greedy_chat_answer_names_paris(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    output = model.generate(**prompt, max_new_tokens=20, do_sample=False)
-    answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
-    print(f"greedy chat answer: {answer!r}")
-    assert "Paris" in answer
+    assert "Paris" in greedy_continuation(model, tokenizer, prompt, 20)
 
 
 def test_perplexity_far_below_random_init(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:

@@ -72,9 +72,8 @@ class Encoder:
 
     def prompt_text(self, sample: Sample) -> dict[str, torch.Tensor]:
         """`prompt` without the image: `input_ids` (T,) long (for callers with cached image features)."""
-        turns = sample.conversation
-        turns = turns[:-1] if turns[-1].role == "assistant" else turns
-        input_ids, _ = self.tokenize([(self.render(sample.instruction, turns, self.tokenizer, True), False)])
+        input_ids, _ = self.tokenize([(self.render(sample.instruction, sample.prompt_turns, self.tokenizer, True),
+                                       False)])
         return {"input_ids": torch.tensor(input_ids, dtype=torch.long)}
 
     def pixel_values(self, sample: Sample) -> torch.Tensor:

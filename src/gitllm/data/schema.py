@@ -88,6 +88,12 @@ class Sample:
         if self.conversation[-1].role != "assistant":
             raise self.error("empty_answer", "no answer after the last question")
 
+    @property
+    def prompt_turns(self) -> list[Turn]:
+        """The conversation up to the question to answer: without its final answer, if it has one."""
+        turns = self.conversation
+        return turns[:-1] if turns[-1].role == "assistant" else turns
+
     def error(self, reason: str, detail: str) -> BadRowError:
         """A BadRowError naming this sample's row."""
         return BadRowError(self.source, self.row_id, reason, detail)

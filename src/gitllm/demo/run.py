@@ -70,9 +70,9 @@ def run_demo(
     """Run every stage into `out_dir` (run/, eval/, chelsea_visual_words.png, loss_curve.png, summary.json).
 
     `overrides` are `key=value` training-config overrides (e.g. `max_steps=10`, `seed=3`); training runs the
-    recipe's steps, unless the `budget_s` safety net stops it first (the summary then says so); `eval_limit` evaluates the first N test
-    questions only (None: all of them); evaluation and play keep fp32 weights and compute under `autocast`
-    (float32 or None: plain fp32, as `compute_in`)."""
+    recipe's steps, unless the `budget_s` safety net stops it first (the summary then says so); `eval_limit`
+    evaluates the first N test questions only (None: all of them); evaluation and play keep fp32 weights and
+    compute under `autocast` (float32 or None: plain fp32, as `compute_in`)."""
     import torch
 
     from gitllm.demo.budget import TimeBudget

@@ -1,6 +1,7 @@
 """The image-blind score: the same questions answered with each row's image swapped for another row's (a fixed,
-seeded derangement) and with all-zero image features (answered once per distinct prompt). The drop from real to blind accuracy is how much the
-answers use the image; a model that answers from the question alone scores the same blind as with its images.
+seeded derangement) and with all-zero image features (answered once per distinct prompt). The drop from real
+to blind accuracy is how much the answers use the image; a model that answers from the question alone scores
+the same blind as with its images.
 """
 
 from __future__ import annotations
@@ -75,8 +76,7 @@ def _zeroed_answers(model: GitLLMForCausalLM, processor: GitLLMProcessor, sample
     first: dict[tuple, int] = {}
     keys = []
     for i, (sample, zero) in enumerate(zip(samples, zeros)):
-        turns = sample.conversation[:-1] if sample.conversation[-1].role == "assistant" else sample.conversation
-        key = (sample.instruction, tuple((turn.role, turn.text) for turn in turns), tuple(zero.shape))
+        key = (sample.instruction, tuple((turn.role, turn.text) for turn in sample.prompt_turns), tuple(zero.shape))
         keys.append(first.setdefault(key, i))
     unique = sorted(set(keys))
     answers = generate_answers(model, processor, [samples[i] for i in unique],

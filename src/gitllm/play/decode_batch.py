@@ -32,7 +32,8 @@ def _ignore(*args: Any) -> None:
 
 @dataclass(eq=False)
 class Row:
-    """One prompt in the batch. prompt: `Encoder.prompt` output (input_ids (T,), pixel_values (3, H, W));
+    """One prompt in the batch. prompt: `Encoder.prompt` output (input_ids (T,), pixel_values (3, H, W), or
+    (F, 3, H, W) for several images);
     tokens: the ids generated so far (EOS excluded); finish: None while running, then 'stop' (EOS),
     'length' (max_new_tokens or the LLM's last position), 'cancelled' or 'error' (then `error`); on_token / on_finish: called
     from the decoding thread as that happens; cancel: set from any thread to stop at the next step."""
