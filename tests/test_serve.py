@@ -177,16 +177,25 @@ def test_requests_beyond_the_queue_get_503_and_queued_ones_complete(tmp_path) ->
     model, processor = load_model(save_tiny(tmp_path))
     playground = Playground(model, processor, limits=Limits(max_waiting=1))
     body = chat_body("w1 w2", data_url(png_bytes(image(0))))
-    release = threading.Event()
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # the model is busy with someone else until released
+        busy.set()
+        release.wait()
+
     with running_server(playground) as url, ThreadPoolExecutor(max_workers=1) as pool:
-        playground.engine.call(release.wait)  # the model is busy with someone else
-        waiting = pool.submit(post, url + "/v1/chat/completions", body)
-        deadline = time.monotonic() + 30
-        while playground.engine.waiting < 1 and time.monotonic() < deadline:  # until it has queued
-            time.sleep(0.01)
-        status, data = post(url + "/v1/chat/completions", body)
-        assert status == 503 and "busy" in json.loads(data)["error"]["message"]
-        release.set()
+        try:
+            playground.engine.call(hold)
+            assert busy.wait(30)  # the engine has taken the call off the queue
+            waiting = pool.submit(post, url + "/v1/chat/completions", body)
+            deadline = time.monotonic() + 30
+            while playground.engine.waiting < 1 and time.monotonic() < deadline:  # until it has queued
+                time.sleep(0.01)
+            assert playground.engine.waiting == 1
+            status, data = post(url + "/v1/chat/completions", body)
+            assert status == 503 and "busy" in json.loads(data)["error"]["message"]
+        finally:
+            release.set()
         assert waiting.result()[0] == 200
 
 

@@ -146,7 +146,7 @@ def test_a_disconnecting_client_frees_its_batch_slot(serve, tiny, stream) -> Non
         leaver.close()
         start = time.monotonic()
         assert answer(url, good_body(max_tokens=3))  # one slot: it needs the leaver's
-        assert time.monotonic() - start < 2.0, "the slot should be freed well before the 100-token answer ends"
+        assert time.monotonic() - start < 30.0, "the slot should be freed long before the leaver's ~200 s answer ends"
     finally:
         slowed.remove()
 
