@@ -47,6 +47,37 @@ def test_objective_scores_content_answers_of_a_training_forward() -> None:
     assert objective.loss(labels) is None  # each forward is scored once
 
 
+def test_padded_frames_take_no_part_and_get_no_gradient() -> None:
+    """A row of 2 real + 2 padded frames scores as the same row alone with its 2 frames; the padded frames'
+    tokens (zero here, as padding projects to a constant) get a zero gradient, not NaN."""
+    torch.manual_seed(0)
+    words, targets = torch.randn(50, 16), torch.tensor([7, 3])
+    tokens = torch.randn(2, 4, 16)
+    tokens[1, 2:] = 0.0
+    tokens.requires_grad_(True)
+    mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    loss = visual_word_loss(tokens, words, targets, 0.1, mask)
+    alone = [visual_word_loss(tokens[[0]], words, targets[[0]], 0.1),
+             visual_word_loss(tokens[[1], :2], words, targets[[1]], 0.1)]
+    torch.testing.assert_close(loss, sum(alone) / 2)
+    loss.backward()
+    assert torch.isfinite(tokens.grad).all() and tokens.grad[1, 2:].abs().sum() == 0
+    assert tokens.grad[1, :2].abs().sum() > 0
+
+
+def test_visual_words_train_on_rows_of_one_and_of_four_frames(tmp_path: Path) -> None:
+    """Single-frame and 4-frame rows in one batch (padded frames): the objective's loss stays finite."""
+    config = tiny_config(tmp_path, max_steps=3, batch_size=8)
+    config["model"]["num_image_with_embedding"] = 4
+    config["visual_words"] = {"weight": 1.0}
+    config["data"] = {"train": ["shapesvideo:train", "shapesvideo-frames:train"], "shuffle": True,
+                      "val": ["shapesvideo:val"], "max_train_samples": 48, "max_val_samples": 4}
+    train(config)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    word_losses = [r["visual_word_loss"] for r in rows if "visual_word_loss" in r]
+    assert len(word_losses) == 3 and all(0 < w < 100 for w in word_losses)
+
+
 def test_train_reports_the_lm_loss_and_trains_only_the_projection_with_it(tmp_path: Path) -> None:
     """One step with and without the objective: same logged loss (the LM loss), same LoRA update (the
     objective does not reach the LLM), a different projection update. No clipping: a global gradient norm

@@ -62,7 +62,8 @@ class GitLLMTrainer(Trainer):
         """The Trainer's loss, with the LM head run only where labels are (`GitLLMForCausalLM.forward`), plus
         the visual-word loss on training steps."""
         result = super().compute_loss(model, {**inputs, "loss_only": True}, return_outputs, **kwargs)
-        words = self.visual_words.loss(inputs["labels"]) if self.visual_words is not None else None
+        words = (None if self.visual_words is None
+                 else self.visual_words.loss(inputs["labels"], inputs.get("frame_mask")))
         if words is None:
             self._lm_share = 1.0
             return result

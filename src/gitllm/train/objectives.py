@@ -20,14 +20,19 @@ from torch import nn
 
 
 def visual_word_loss(image_tokens: torch.Tensor, word_embeddings: torch.Tensor, targets: torch.Tensor,
-                     temperature: float) -> torch.Tensor:
+                     temperature: float, token_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of each row's target word against its image tokens' similarity to every word.
 
-    image_tokens (B, N, D); word_embeddings (V, D); targets (B,) word ids. Scores are cosine similarities
-    divided by `temperature`, pooled over the N image tokens by log-mean-exp (a soft maximum: one token that
-    looks like the word is enough)."""
-    cosines = F.normalize(image_tokens.float(), dim=-1) @ F.normalize(word_embeddings.float(), dim=-1).T
-    pooled = (cosines / temperature).logsumexp(dim=1) - math.log(image_tokens.shape[1])
+    image_tokens (B, N, D); word_embeddings (V, D); targets (B,) word ids; token_mask (B, N) bool, the tokens
+    of real frames (None: all; padded frames' tokens take no part and get no gradient). Scores are cosine
+    similarities divided by `temperature`, pooled over a row's tokens by log-mean-exp (a soft maximum: one
+    token that looks like the word is enough)."""
+    if token_mask is None:
+        token_mask = torch.ones(image_tokens.shape[:2], dtype=torch.bool, device=image_tokens.device)
+    words = F.normalize(word_embeddings.float(), dim=-1)
+    scores = torch.full((*token_mask.shape, words.shape[0]), -math.inf, device=image_tokens.device)
+    scores[token_mask] = F.normalize(image_tokens[token_mask].float(), dim=-1) @ words.T / temperature
+    pooled = scores.logsumexp(dim=1) - token_mask.sum(1, keepdim=True).log()
     return F.cross_entropy(pooled, targets)
 
 
@@ -52,9 +57,9 @@ class VisualWordObjective:
             self._skipped[token] = self.tokenizer.decode([token]).strip().lower() in self.skip_answers
         return self._skipped[token]
 
-    def loss(self, labels: torch.Tensor) -> torch.Tensor | None:
-        """The loss for the forward that just ran on `labels` (B, T), or None when no row has a content answer
-        (or the forward was not a training one)."""
+    def loss(self, labels: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The loss for the forward that just ran on `labels` (B, T) (and `frame_mask` (B, F) for frames), or
+        None when no row has a content answer (or the forward was not a training one)."""
         tokens, self._tokens = self._tokens, None
         if tokens is None:
             return None
@@ -65,5 +70,8 @@ class VisualWordObjective:
         if not bool(keep.any()):
             return None
         tokens = tokens.reshape(labels.shape[0], -1, tokens.shape[-1])
+        real = None if frame_mask is None else frame_mask.bool().repeat_interleave(
+            tokens.shape[1] // frame_mask.shape[1], 1)
         words = self.model.language_model.get_input_embeddings().weight.detach()
-        return visual_word_loss(tokens[keep], words, first[keep], self.temperature)
+        return visual_word_loss(tokens[keep], words, first[keep], self.temperature,
+                                None if real is None else real[keep])

@@ -6,7 +6,9 @@ random order). Two questions per video: "what colour is the shape in the first|s
 "does the shape move left or right?". A reader blind to frame order answers them at chance (25% and 50%).
 
 Sources `shapesvideo:train|val|test` (VIDEOS per split, each split from its own seed) yield the same
-samples on every machine; `write_split` stores a split as frame folders plus a JSONL table (the `video`
+samples on every machine. `shapesvideo-frames:<split>` asks about single frames of the same videos ("what colour
+is the shape?", "is the shape on the left or the right?"): image-level questions whose answers are the video
+questions' words, for training the frame -> word path before (or beside) the order questions; `write_split` stores a split as frame folders plus a JSONL table (the `video`
 column of the table reader), for use outside gitllm.
 """
 
@@ -58,6 +60,15 @@ class Video:
         return [(f"what colour is the shape in the {ORDINALS[frame]} frame?", self.colours[frame]),
                 ("does the shape move left or right?", self.direction)]
 
+    def frame_questions(self, frame: int) -> list[tuple[int, str, str]]:
+        """(frame, question, answer) about single frames: the colour of frame `frame`, then the side of the
+        image the shape is on in whichever of the first and last frames is farther from the middle."""
+        sign = 1 if self.direction == "right" else -1
+        centres = {k: self.x + sign * STEP * k for k in (0, FRAMES - 1)}
+        side = max(centres, key=lambda k: abs(centres[k] - SIZE / 2))
+        return [(frame, "what colour is the shape?", self.colours[frame]),
+                (side, "is the shape on the left or the right?", "left" if centres[side] < SIZE / 2 else "right")]
+
 
 def _draw(shape: str, colour: tuple[int, int, int], x: int, y: int, r: int) -> Image.Image:
     image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
@@ -95,21 +106,24 @@ def videos(split: str) -> Iterator[tuple[Video, int]]:
 
 
 def read(source: str, policy: RowPolicy, instruction: str = "", **_: object) -> Iterator[Sample]:
-    """Questions of split `source` ('train', 'val' or 'test', optionally prefixed 'shapesvideo:'), two per
-    video, frames rendered on reading (PNG bytes)."""
-    split = source.removeprefix("shapesvideo").lstrip(":") or "train"
-    name = f"shapesvideo:{split}"
+    """Questions of split `source` ('train', 'val' or 'test', optionally prefixed 'shapesvideo:' or
+    'shapesvideo-frames:'), two per video, frames rendered on reading (PNG bytes)."""
+    single = source.startswith("shapesvideo-frames")
+    split = source.removeprefix("shapesvideo-frames" if single else "shapesvideo").lstrip(":") or "train"
+    name = f"shapesvideo{'-frames' if single else ''}:{split}"
+    kinds = ("frame-colour", "frame-side") if single else ("colour", "direction")
 
-    def rows() -> Iterator[tuple[str, tuple[list[bytes], str, str, int]]]:
+    def rows() -> Iterator[tuple[str, tuple[list[bytes], str, str, str]]]:
         for v, (video, frame) in enumerate(videos(split)):
             frames = [_png(image) for image in video.frames()]  # shared by the video's questions
-            for q, (question, answer) in enumerate(video.questions(frame)):
-                yield f"{v}.{q}", (frames, question, answer, q)
+            asked = ([([frames[k]], question, answer) for k, question, answer in video.frame_questions(frame)]
+                     if single else [(frames, question, answer) for question, answer in video.questions(frame)])
+            for q, (images, question, answer) in enumerate(asked):
+                yield f"{v}.{q}", (images, question, answer, kinds[q])
 
-    def parse(row_id: str, item: tuple[list[bytes], str, str, int]) -> Sample:
-        frames, question, answer, q = item
-        return Sample(name, row_id, frames, instruction, question, answer,
-                      task="shapes-video:" + ("colour" if q == 0 else "direction"))
+    def parse(row_id: str, item: tuple[list[bytes], str, str, str]) -> Sample:
+        images, question, answer, kind = item
+        return Sample(name, row_id, images, instruction, question, answer, task="shapes-video:" + kind)
 
     return samples(rows(), parse, policy)
 
