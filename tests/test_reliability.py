@@ -346,6 +346,8 @@ CONFIGS: dict[str, tuple[list[str], str]] = {  # kind -> (overrides, the key the
     "lr-negative": (["optim.lr=-1e-4"], "optim.lr"),
     "group-lr-nan": (["optim.group_lr={proj: .nan}"], "optim.group_lr.proj"),
     "group-lr-zero": (["optim.group_lr={proj: 0}"], "optim.group_lr.proj"),
+    "temporal-lr-nan": (["model.num_image_with_embedding=4", "optim.temporal_lr=.nan"], "optim.temporal_lr"),
+    "temporal-lr-without-frames": (["optim.temporal_lr=1e-2"], "optim.temporal_lr"),
     "epochs-nan": (["epochs=.nan"], "epochs"),
     "weight-decay-negative": (["optim.weight_decay=-0.1"], "optim.weight_decay"),
     "max-grad-norm-infinite": (["optim.max_grad_norm=.inf"], "optim.max_grad_norm"),

@@ -52,6 +52,21 @@ def test_group_lr_reaches_the_optimizer(tmp_path: Path) -> None:
     assert any("lora_B" in k and saved[k].abs().sum() > 0 for k in saved)  # LoRA did move
 
 
+def test_temporal_lr_reaches_the_optimizer(tmp_path: Path) -> None:
+    """`optim.temporal_lr` gives the frames' temporal embeddings their own learning rate inside group proj: a
+    vanishing one leaves them at zero while the rest of the projection trains."""
+    config = tiny_config(tmp_path, optim={"lr": 1e-2, "temporal_lr": 1e-30, "scheduler": "constant"})
+    config["model"]["num_image_with_embedding"] = 4
+    config["data"] = {"train": ["shapesvideo:train"], "val": ["shapesvideo:val"], "max_train_samples": 16,
+                      "max_val_samples": 4}
+    train(config)
+    saved = load_file(tmp_path / "run" / "final" / "trainable.safetensors")
+    temporal = [k for k in saved if k.startswith("img_temporal_embedding.")]
+    assert len(temporal) == 4 and all(saved[k].abs().max() < 1e-20 for k in temporal)
+    start = dict(tiny_model().named_parameters())
+    assert any(not torch.allclose(saved[k], start[k]) for k in saved if k.startswith("visual_projection."))
+
+
 def test_streaming_data(tmp_path: Path) -> None:
     config = tiny_config(tmp_path, max_steps=2)
     table = config["data"]["train"][0]

@@ -87,6 +87,7 @@ class OptimSpec:
 
     lr: float = 1e-4
     group_lr: dict[str, float] = field(default_factory=dict)
+    temporal_lr: float | None = None  # the frames' temporal embeddings (in group proj); None: proj's learning rate
     weight_decay: float = 0.0
     scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "linear"
     warmup_ratio: float = 0.0
@@ -295,6 +296,10 @@ def validate(config: TrainConfig) -> None:
     for group, lr in config.optim.group_lr.items():
         if lr <= 0:
             raise ValueError(f"config key 'optim.group_lr.{group}' must be > 0, got {lr!r}")
+    if config.optim.temporal_lr is not None and ("proj" not in config.groups
+                                                 or config.model.num_image_with_embedding is None):
+        raise ValueError("config key 'optim.temporal_lr': no temporal embeddings train (they need group 'proj' "
+                         "and model.num_image_with_embedding)")
     if not config.data.val and config.data.val_size < 1:
         raise ValueError("config key 'data.val_size' must be >= 1 when no data.val sources are given")
     if config.visual_words.weight > 0 and "proj" not in config.groups:
@@ -324,6 +329,7 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("eval_accuracy", _at_least(0), ">= 0 (0: no answer accuracy at evaluations)"),
     ("max_steps", lambda v: v >= 1 or v == -1, ">= 1, or -1 to train for `epochs`"),
     ("optim.lr", lambda v: v > 0, "> 0"),
+    ("optim.temporal_lr", lambda v: v > 0, "> 0"),
     ("optim.warmup_ratio", lambda v: 0 <= v < 1, "in [0, 1) (a fraction of the training steps)"),
     ("lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("vit_lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),

@@ -105,10 +105,14 @@ class GitLLMTrainer(Trainer):
         if self.optimizer is None:
             by_group = trainable_by_group(self.model, self.run.groups)
             lrs = self.run.optim.group_lr
-            param_groups = [
-                {"params": [p for _, p in pairs], "lr": lrs.get(group, self.args.learning_rate), "name": group}
-                for group, pairs in by_group.items()
-            ]
+            temporal = self.run.optim.temporal_lr
+            param_groups = []
+            for group, pairs in by_group.items():
+                split = {group: [p for name, p in pairs if temporal is None or "img_temporal_embedding" not in name],
+                         "temporal": [p for name, p in pairs if temporal is not None and "img_temporal_embedding" in name]}
+                param_groups += [{"params": params, "name": name,
+                                  "lr": temporal if name == "temporal" else lrs.get(group, self.args.learning_rate)}
+                                 for name, params in split.items() if params]
             self.optimizer = torch.optim.AdamW(param_groups, weight_decay=self.args.weight_decay)
         return self.optimizer
 
