@@ -67,6 +67,19 @@ def test_single_frame_questions_match_their_frame_and_the_video() -> None:
     assert {s.conversation[1].text for s in singles} == {"left", "right", *COLOURS}
 
 
+def test_every_frame_kind_asks_each_frame_of_the_same_videos() -> None:
+    every = list(islice(read("shapesvideo-every:val"), 2 * (FRAMES + 1)))
+    plain = list(islice(read("shapesvideo:val"), 4))
+    for v in range(2):
+        rows = every[v * (FRAMES + 1):(v + 1) * (FRAMES + 1)]
+        assert all(r.images == plain[2 * v].images for r in rows)
+        assert [r.conversation[0].text.split(" in the ")[1].split()[0] for r in rows[:FRAMES]] == list(ORDINALS)
+        assert rows[FRAMES].conversation == plain[2 * v + 1].conversation  # the direction, as in the plain kind
+        assert plain[2 * v].conversation in [r.conversation for r in rows[:FRAMES]]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        list(read("shapesvideo-some:val", format="shapesvideo"))
+
+
 def test_write_split_round_trips_through_the_table_reader(tmp_path: Path) -> None:
     table = write_split("val", tmp_path, limit=3)
     exported = list(islice(read(str(table)), 6))

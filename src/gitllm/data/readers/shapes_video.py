@@ -6,10 +6,11 @@ random order). Two questions per video: "what colour is the shape in the first|s
 "does the shape move left or right?". A reader blind to frame order answers them at chance (25% and 50%).
 
 Sources `shapesvideo:train|val|test` (VIDEOS per split, each split from its own seed) yield the same
-samples on every machine. `shapesvideo-frames:<split>` asks about single frames of the same videos ("what colour
-is the shape?", "is the shape on the left or the right?"): image-level questions whose answers are the video
-questions' words, for training the frame -> word path before (or beside) the order questions; `write_split` stores a split as frame folders plus a JSONL table (the `video`
-column of the table reader), for use outside gitllm.
+samples on every machine. For training, `shapesvideo-every:<split>` asks the colour of every frame (and the
+direction) of the same videos, and `shapesvideo-frames:<split>` asks about single frames ("what colour is the
+shape?", "is the shape on the left or the right?"): image-level questions whose answers are the video questions'
+words, for training the frame -> word path beside the order questions. `write_split` stores a split as frame
+folders plus a JSONL table (the `video` column of the table reader), for use outside gitllm.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ORDINALS = ("first", "second", "third", "last")
 VIDEOS = {"train": 4000, "val": 200, "test": 500}
 SEEDS = {"train": 0, "val": 1, "test": 2}
 STEP = 9  # pixels the shape moves per frame
+KINDS = ("shapesvideo", "shapesvideo-every", "shapesvideo-frames")  # source prefixes: which questions are asked
 
 
 @dataclass(frozen=True)
@@ -106,24 +108,33 @@ def videos(split: str) -> Iterator[tuple[Video, int]]:
 
 
 def read(source: str, policy: RowPolicy, instruction: str = "", **_: object) -> Iterator[Sample]:
-    """Questions of split `source` ('train', 'val' or 'test', optionally prefixed 'shapesvideo:' or
-    'shapesvideo-frames:'), two per video, frames rendered on reading (PNG bytes)."""
-    single = source.startswith("shapesvideo-frames")
-    split = source.removeprefix("shapesvideo-frames" if single else "shapesvideo").lstrip(":") or "train"
-    name = f"shapesvideo{'-frames' if single else ''}:{split}"
-    kinds = ("frame-colour", "frame-side") if single else ("colour", "direction")
+    """Questions of split `source` ('train', 'val' or 'test', optionally prefixed by a kind: 'shapesvideo:' two
+    per video, 'shapesvideo-every:' the colour of every frame and the direction (FRAMES + 1 per video),
+    'shapesvideo-frames:' two single-frame questions per video), frames rendered on reading (PNG bytes)."""
+    kind, _, split = source.rpartition(":")
+    if not kind:
+        kind, split = ("shapesvideo", source) if source in VIDEOS else (source, "train")
+    if kind not in KINDS:
+        raise ValueError(f"shapes-video source {source!r}: the kind must be one of {list(KINDS)}")
+    name = f"{kind}:{split}"
+
+    def asked(video: Video, frame: int, frames: list[bytes]) -> list[tuple[list[bytes], str, str, str]]:
+        if kind == "shapesvideo-frames":
+            return [([frames[k]], question, answer, task)
+                    for (k, question, answer), task in zip(video.frame_questions(frame), ("frame-colour", "frame-side"))]
+        named = range(FRAMES) if kind == "shapesvideo-every" else [frame]
+        colours = [(frames, *video.questions(k)[0], "colour") for k in named]
+        return [*colours, (frames, *video.questions(frame)[1], "direction")]
 
     def rows() -> Iterator[tuple[str, tuple[list[bytes], str, str, str]]]:
         for v, (video, frame) in enumerate(videos(split)):
             frames = [_png(image) for image in video.frames()]  # shared by the video's questions
-            asked = ([([frames[k]], question, answer) for k, question, answer in video.frame_questions(frame)]
-                     if single else [(frames, question, answer) for question, answer in video.questions(frame)])
-            for q, (images, question, answer) in enumerate(asked):
-                yield f"{v}.{q}", (images, question, answer, kinds[q])
+            for q, item in enumerate(asked(video, frame, frames)):
+                yield f"{v}.{q}", item
 
     def parse(row_id: str, item: tuple[list[bytes], str, str, str]) -> Sample:
-        images, question, answer, kind = item
-        return Sample(name, row_id, images, instruction, question, answer, task="shapes-video:" + kind)
+        images, question, answer, task = item
+        return Sample(name, row_id, images, instruction, question, answer, task="shapes-video:" + task)
 
     return samples(rows(), parse, policy)
 
