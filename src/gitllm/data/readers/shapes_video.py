@@ -7,8 +7,8 @@ random order). Two questions per video: "what colour is the shape in the first|s
 
 Sources `shapesvideo:train|val|test` (VIDEOS per split, each split from its own seed) yield the same
 samples on every machine. For training, `shapesvideo-every:<split>` asks the colour of every frame (and the
-direction) of the same videos, and `shapesvideo-frames:<split>` asks about single frames (the colour of each,
-and the side of the image the shape is on in the first or last frame): image-level questions whose answers are the video questions'
+direction) of the same videos, and `shapesvideo-frames:<split>` asks about single frames ("what colour is the
+shape?", "is the shape on the left or the right?"): image-level questions whose answers are the video questions'
 words, for training the frame -> word path beside the order questions. `write_split` stores a split as frame
 folders plus a JSONL table (the `video` column of the table reader), for use outside gitllm.
 """
@@ -62,15 +62,14 @@ class Video:
         return [(f"what colour is the shape in the {ORDINALS[frame]} frame?", self.colours[frame]),
                 ("does the shape move left or right?", self.direction)]
 
-    def frame_questions(self) -> list[tuple[int, str, str, str]]:
-        """(frame, question, answer, task) about single frames: the colour of each frame, then the side of the image
-        the shape is on in whichever of the first and last frames is farther from the middle."""
+    def frame_questions(self, frame: int) -> list[tuple[int, str, str]]:
+        """(frame, question, answer) about single frames: the colour of frame `frame`, then the side of the
+        image the shape is on in whichever of the first and last frames is farther from the middle."""
         sign = 1 if self.direction == "right" else -1
         centres = {k: self.x + sign * STEP * k for k in (0, FRAMES - 1)}
         side = max(centres, key=lambda k: abs(centres[k] - SIZE / 2))
-        return [*((k, "what colour is the shape?", colour, "frame-colour") for k, colour in enumerate(self.colours)),
-                (side, "is the shape on the left or the right?", "left" if centres[side] < SIZE / 2 else "right",
-                 "frame-side")]
+        return [(frame, "what colour is the shape?", self.colours[frame]),
+                (side, "is the shape on the left or the right?", "left" if centres[side] < SIZE / 2 else "right")]
 
 
 def _draw(shape: str, colour: tuple[int, int, int], x: int, y: int, r: int) -> Image.Image:
@@ -111,7 +110,7 @@ def videos(split: str) -> Iterator[tuple[Video, int]]:
 def read(source: str, policy: RowPolicy, instruction: str = "", **_: object) -> Iterator[Sample]:
     """Questions of split `source` ('train', 'val' or 'test', optionally prefixed by a kind: 'shapesvideo:' two
     per video, 'shapesvideo-every:' the colour of every frame and the direction (FRAMES + 1 per video),
-    'shapesvideo-frames:' FRAMES + 1 single-frame questions per video), frames rendered on reading (PNG bytes)."""
+    'shapesvideo-frames:' two single-frame questions per video), frames rendered on reading (PNG bytes)."""
     kind, _, split = source.rpartition(":")
     if not kind:
         kind, split = ("shapesvideo", source) if source in VIDEOS else (source, "train")
@@ -121,7 +120,8 @@ def read(source: str, policy: RowPolicy, instruction: str = "", **_: object) -> 
 
     def asked(video: Video, frame: int, frames: list[bytes]) -> list[tuple[list[bytes], str, str, str]]:
         if kind == "shapesvideo-frames":
-            return [([frames[k]], question, answer, task) for k, question, answer, task in video.frame_questions()]
+            return [([frames[k]], question, answer, task)
+                    for (k, question, answer), task in zip(video.frame_questions(frame), ("frame-colour", "frame-side"))]
         named = range(FRAMES) if kind == "shapesvideo-every" else [frame]
         colours = [(frames, *video.questions(k)[0], "colour") for k in named]
         return [*colours, (frames, *video.questions(frame)[1], "direction")]
