@@ -105,14 +105,19 @@ class GitLLMTrainer(Trainer):
         if self.optimizer is None:
             by_group = trainable_by_group(self.model, self.run.groups)
             lrs = self.run.optim.group_lr
-            temporal = self.run.optim.temporal_lr
+            temporal = self.run.optim.temporal_lr  # None: the temporal embeddings stay in proj's group
+
+            def own_lr(name: str) -> bool:
+                return temporal is not None and "img_temporal_embedding" in name
+
             param_groups = []
             for group, pairs in by_group.items():
-                split = {group: [p for name, p in pairs if temporal is None or "img_temporal_embedding" not in name],
-                         "temporal": [p for name, p in pairs if temporal is not None and "img_temporal_embedding" in name]}
-                param_groups += [{"params": params, "name": name,
-                                  "lr": temporal if name == "temporal" else lrs.get(group, self.args.learning_rate)}
-                                 for name, params in split.items() if params]
+                for label, lr, params in (
+                    (group, lrs.get(group, self.args.learning_rate), [p for n, p in pairs if not own_lr(n)]),
+                    ("temporal", temporal, [p for n, p in pairs if own_lr(n)]),
+                ):
+                    if params:
+                        param_groups.append({"params": params, "lr": lr, "name": label})
             self.optimizer = torch.optim.AdamW(param_groups, weight_decay=self.args.weight_decay)
         return self.optimizer
 
