@@ -45,6 +45,12 @@ def check_frames(images: torch.Tensor, frame_mask: torch.Tensor | None, max_fram
     return frame_mask
 
 
+def frame_token_mask(frame_mask: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """frame_mask (B, F) spread over a row's `num_tokens` image tokens (B, num_tokens): frame k owns the k-th
+    run of num_tokens / F tokens (frames projected alone, in order)."""
+    return frame_mask.repeat_interleave(num_tokens // frame_mask.shape[1], dim=1)
+
+
 def add_temporal_embeddings(features: torch.Tensor, frame_mask: torch.Tensor,
                             table: nn.ParameterList | None) -> torch.Tensor:
     """features (B, F, N, Dv) plus embedding k on frame k of rows with two or more real frames; padded frames

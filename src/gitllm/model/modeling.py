@@ -26,7 +26,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from gitllm.model.config import GitLLMConfig
-from gitllm.model.frames import add_temporal_embeddings, check_frames, temporal_embeddings
+from gitllm.model.frames import add_temporal_embeddings, check_frames, frame_token_mask, temporal_embeddings
 from gitllm.model.head_layout import DecodeHead
 from gitllm.model.kv_cache import GrowingCache
 from gitllm.model.lm_adapter import LMAdapter, check_attention_implementation, word_embedding_std
@@ -278,7 +278,7 @@ class GitLLMForCausalLM(GitLLMPreTrainedModel, GenerationMixin):
         batch, num_image = image_embeds.shape[:2]
         image_mask = None  # (B, N) 1 on the tokens of real frames; None: one image per row, all real
         if has_frames:
-            image_mask = frame_mask.to(attention_mask.dtype).repeat_interleave(num_image // frame_mask.shape[1], 1)
+            image_mask = frame_token_mask(frame_mask.to(attention_mask.dtype), num_image)
         prefix_ids = torch.tensor(self.config.prefix_token_ids, dtype=input_ids.dtype, device=input_ids.device)
         num_prefix = len(prefix_ids)
         max_positions = self.lm_adapter.max_positions

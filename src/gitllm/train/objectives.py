@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gitllm.model.frames import frame_token_mask
+
 
 def visual_word_loss(image_tokens: torch.Tensor, word_embeddings: torch.Tensor, targets: torch.Tensor,
                      temperature: float, token_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,8 +72,7 @@ class VisualWordObjective:
         if not bool(keep.any()):
             return None
         tokens = tokens.reshape(labels.shape[0], -1, tokens.shape[-1])
-        real = None if frame_mask is None else frame_mask.bool().repeat_interleave(
-            tokens.shape[1] // frame_mask.shape[1], 1)
+        real = None if frame_mask is None else frame_token_mask(frame_mask.bool(), tokens.shape[1])
         words = self.model.language_model.get_input_embeddings().weight.detach()
         return visual_word_loss(tokens[keep], words, first[keep], self.temperature,
                                 None if real is None else real[keep])
